@@ -9,12 +9,18 @@ agent yields those, plus `ToolExecutionStarted`/`ToolExecutionFinished` and
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import TypeAlias
 
 import attrs
 
 from domain.errors import AgentError
 from domain.messages import AIResponse, ChatMessage, ToolCall, ToolResult, Usage
+
+
+def _messages(value: Iterable[ChatMessage]) -> tuple[ChatMessage, ...]:
+    return tuple(value)
+
 
 __all__ = [
     "MessageAppended",
@@ -73,7 +79,7 @@ class ResponseCompleted:
 StreamEvent: TypeAlias = TextDelta | ThinkingDelta | ToolCallStarted | ToolArgumentsDelta | ResponseCompleted
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """How a run of an agent ended."""
 
     COMPLETED = "completed"
@@ -113,7 +119,7 @@ class RunEnded:
 
     status: RunStatus
     conversation_id: str
-    messages: tuple[ChatMessage, ...] = attrs.field(default=(), converter=tuple)
+    messages: tuple[ChatMessage, ...] = attrs.field(default=(), converter=_messages)
     response: AIResponse | None = None
     usage: Usage = attrs.field(factory=Usage)
     turns: int = 0

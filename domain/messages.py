@@ -7,7 +7,7 @@ never mutated after construction; change a value with ``attrs.evolve``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """Who speaks a message."""
 
     SYSTEM = "system"
@@ -35,7 +35,7 @@ class Role(str, enum.Enum):
     TOOL = "tool"
 
 
-class FinishReason(str, enum.Enum):
+class FinishReason(enum.StrEnum):
     """Why the model stopped, normalised across backends."""
 
     STOP = "stop"
@@ -46,6 +46,18 @@ class FinishReason(str, enum.Enum):
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value else {}
+
+
+def _images(value: Iterable[ImageInput]) -> tuple[ImageInput, ...]:
+    return tuple(value)
+
+
+def _tool_calls(value: Iterable[ToolCall]) -> tuple[ToolCall, ...]:
+    return tuple(value)
+
+
+def _thinking_blocks(value: Iterable[ThinkingBlock]) -> tuple[ThinkingBlock, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -134,14 +146,14 @@ class ChatMessage:
 
     role: Role = attrs.field(converter=Role)
     content: str = ""
-    images: tuple[ImageInput, ...] = attrs.field(default=(), converter=tuple)
-    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=tuple)
+    images: tuple[ImageInput, ...] = attrs.field(default=(), converter=_images)
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_tool_calls)
     tool_call_id: str | None = attrs.field(default=None)
     """Set exactly on ``Role.TOOL`` messages: the id of the call this message answers."""
     name: str | None = None
     """On tool messages, the tool's name (some backends need it)."""
     thinking: str | None = None
-    thinking_blocks: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=tuple)
+    thinking_blocks: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=_thinking_blocks)
     is_error: bool = False
     """On tool messages: the content describes a failure rather than a result."""
 
@@ -219,8 +231,8 @@ class AIResponse:
 
     content: str = ""
     thinking: str | None = None
-    thinking_blocks: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=tuple)
-    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=tuple)
+    thinking_blocks: tuple[ThinkingBlock, ...] = attrs.field(default=(), converter=_thinking_blocks)
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_tool_calls)
     finish_reason: FinishReason = attrs.field(default=FinishReason.STOP, converter=FinishReason)
     usage: Usage = attrs.field(factory=Usage)
     model: str = ""
