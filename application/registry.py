@@ -1,0 +1,160 @@
+"""Backend names → adapters: `BackendRegistry`.
+
+An agent names its backend (``huggingface``, ``ollama``, ``claude``…); the registry turns
+that name into an adapter bound to the agent's normalised config. The name an agent may use is
+exactly the name a backend was registered under — the original system accepted ``anthropic``
+for agents while configuring ``claude``, which made Claude unusable; here there is one list.
+The registry knows nothing about HTTP: the composition root registers a factory per backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from application.model_config import ModelConfigNormalizer
+from domain.errors import ConfigError, NotSupportedError, UnknownBackendError
+from domain.model_config import Agent, NormalizedModelConfig
+from domain.ports import LLMPort, ModelManagementPort
+
+__all__ = ["BackendEntry", "BackendRegistry"]
+
+
+def _settings(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return dict(value) if value else {}
+
+
+@attrs.frozen(kw_only=True)
+class BackendEntry:
+    """One registered backend.
+
+    Attributes:
+        name: the name agents and users use (``huggingface``, ``fake``…).
+        driver: which defaults and model limits apply (usually the same as ``name``).
+        factory: builds a NEW adapter bound to a config. The caller owns what it returns and
+            closes it with ``aclose()`` (`RunAgent` does so at the end of every run).
+        settings: backend-level model settings (``model``, ``timeout``, ``provider``…), between
+            the driver defaults and the agent's overrides. Other keys are ignored here.
+        model_manager: builds the backend's model-management port, when it has one.
+    """
+
+    name: str = attrs.field()
+    driver: str
+    factory: Callable[[NormalizedModelConfig], LLMPort]
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_settings)
+    model_manager: Callable[[], ModelManagementPort] | None = None
+
+    @name.validator
+    def _name_not_empty(self, attribute: object, value: str) -> None:
+        if not value.strip():
+            raise ValueError("a backend needs a non-empty name")
+
+
+class BackendRegistry:
+    """The backends this runtime can use, by name.
+
+    Args:
+        entries: the registered backends; names must be unique.
+        default_backend: the backend of agents that name none.
+        normalizer: merges defaults, backend settings and agent overrides.
+
+    Raises:
+        ConfigError: two entries share a name.
+        UnknownBackendError: ``default_backend`` is not among the entries.
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[BackendEntry],
+        default_backend: str,
+        normalizer: ModelConfigNormalizer | None = None,
+    ) -> None:
+        self._entries: dict[str, BackendEntry] = {}
+        for entry in entries:
+            if entry.name in self._entries:
+                raise ConfigError(f"backend {entry.name!r} is registered twice; give each backend one name")
+            self._entries[entry.name] = entry
+        if default_backend not in self._entries:
+            raise UnknownBackendError(default_backend, self.names())
+        self._default = default_backend
+        self._normalizer = normalizer or ModelConfigNormalizer()
+
+    @property
+    def default_backend(self) -> str:
+        """The backend used by agents that name none."""
+        return self._default
+
+    def names(self) -> tuple[str, ...]:
+        """The registered backend names, in registration order."""
+        return tuple(self._entries)
+
+    def get(self, name: str) -> BackendEntry:
+        """The entry registered as ``name``.
+
+        Raises:
+            UnknownBackendError: nothing is registered under ``name``; it lists the valid names.
+        """
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownBackendError(name, self.names()) from None
+
+    def backend_of(self, agent: Agent) -> BackendEntry:
+        """The entry the agent uses: its own backend, or the default."""
+        return self.get(agent.backend if agent.backend is not None else self._default)
+
+    def config_for(self, agent: Agent) -> NormalizedModelConfig:
+        """The agent's normalised config on its backend.
+
+        Raises:
+            UnknownBackendError: the agent names an unregistered backend.
+            ConfigError: the agent's ``model_config`` is invalid.
+        """
+        entry = self.backend_of(agent)
+        return self._normalizer.normalize(entry.driver, entry.settings, agent.model_config)
+
+    def config_for_backend(
+        self, name: str, overrides: Mapping[str, Any] | None = None
+    ) -> NormalizedModelConfig:
+        """The normalised config of backend ``name`` with optional overrides (no agent needed)."""
+        entry = self.get(name)
+        return self._normalizer.normalize(entry.driver, entry.settings, overrides)
+
+    def for_agent(self, agent: Agent) -> LLMPort:
+        """A new adapter for the agent's backend, bound to the agent's normalised config.
+
+        The caller owns the adapter and must ``aclose()`` it.
+        """
+        entry = self.backend_of(agent)
+        return entry.factory(self._normalizer.normalize(entry.driver, entry.settings, agent.model_config))
+
+    def for_backend(self, name: str, overrides: Mapping[str, Any] | None = None) -> LLMPort:
+        """A new adapter for backend ``name`` (listing models, say); the caller closes it."""
+        return self.get(name).factory(self.config_for_backend(name, overrides))
+
+    def model_manager(self, name: str) -> ModelManagementPort:
+        """The model-management port of backend ``name``.
+
+        Raises:
+            UnknownBackendError: nothing is registered under ``name``.
+            NotSupportedError: the backend cannot manage models (a serverless router, say).
+        """
+        entry = self.get(name)
+        if entry.model_manager is None:
+            raise NotSupportedError(
+                f"the {name} backend does not manage models (pull, delete, show); "
+                "use a self-hosted backend such as ollama for that",
+                backend=name,
+            )
+        return entry.model_manager()
+
+    def validate_agent(self, agent: Agent) -> None:
+        """Check that the agent can run here, before anything is sent.
+
+        Raises:
+            UnknownBackendError: the agent's backend is not registered (lists the valid names).
+            ConfigError: the agent's ``model_config`` is invalid.
+        """
+        self.config_for(agent)
