@@ -1,0 +1,191 @@
+"""An incremental decoder (and encoder) for server-sent events, shared by the SSE backends.
+
+Why our own: the Hugging Face router, OpenAI and Anthropic all stream over
+``text/event-stream``, and the peers' line parsers get the format's edge cases wrong
+(``data:`` without a space, several ``data:`` lines, CR line endings, a CR and its LF in
+different reads). This module follows the WHATWG event-stream rules
+(https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation)
+and works on bytes, so it never sees a half character: each line is decoded as UTF-8 only
+once it is complete.
+
+It is on the hot path of every streamed token, so it is written for speed: lines are split
+with ``bytes.splitlines`` (which splits on exactly CR, LF and CRLF), an unfinished line is
+kept as a list of parts and joined once, and the common ``data: `` line takes a fast path.
+Total work is linear in the bytes fed, however they are split.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import attrs
+
+__all__ = ["SSEDecoder", "ServerSentEvent", "render_sse"]
+
+_LF = 0x0A
+_CR = 0x0D
+_NEWLINES = ("\n", "\r\n", "\r")
+_ANY_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+@attrs.frozen(kw_only=True)
+class ServerSentEvent:
+    """One dispatched event.
+
+    Attributes:
+        data: the ``data:`` lines of the event, joined by ``\\n``.
+        event: the ``event:`` name; ``message`` when the server gave none.
+        id: the last event id seen on the stream so far (it persists across events).
+        retry: the ``retry:`` value sent with this event, in milliseconds.
+    """
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Turns the bytes of an event stream, split into reads anyhow, into events.
+
+    Feed every read to `feed` and call `close` at the end of the stream. The same bytes
+    give the same events whatever the split: inside a UTF-8 character, inside a field
+    name, or between the CR and LF of a line ending.
+    """
+
+    __slots__ = ("_data", "_event", "_last_id", "_pending", "_retry", "_skip_lf")
+
+    def __init__(self) -> None:
+        self._pending: list[bytes] = []
+        self._skip_lf = False
+        self._data: list[str] = []
+        self._event = ""
+        self._last_id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Decode one read; return the events it completed (often none or one)."""
+        if not chunk:
+            return []
+        if self._skip_lf:
+            # The previous read ended with CR; an LF opening this one belongs to it.
+            self._skip_lf = False
+            if chunk[0] == _LF:
+                chunk = chunk[1:]
+                if not chunk:
+                    return []
+        if self._pending:
+            if b"\n" not in chunk and b"\r" not in chunk:
+                self._pending.append(chunk)
+                return []
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
+            self._pending = []
+        lines = chunk.splitlines()
+        last = chunk[-1]
+        if last == _CR:
+            self._skip_lf = True
+        elif last != _LF:
+            self._pending.append(lines.pop())
+        events: list[ServerSentEvent] = []
+        data = self._data
+        for line in lines:
+            if line[:6] == b"data: ":
+                data.append(line[6:].decode("utf-8", "replace"))
+            elif not line:
+                if data:
+                    events.append(self._dispatch())
+                    data = self._data
+                else:
+                    self._event = ""
+                    self._retry = None
+            else:
+                self._field(line)
+        return events
+
+    def close(self) -> list[ServerSentEvent]:
+        """End of stream: finish a last unterminated line and dispatch a pending event.
+
+        Real providers often omit the final blank line, so an event that has data is
+        dispatched here; whether the stream was *complete* is for the caller to decide
+        (``[DONE]``, a finish reason, ``message_stop``…).
+        """
+        if self._pending:
+            line = b"".join(self._pending)
+            self._pending = []
+            if line[:6] == b"data: ":
+                self._data.append(line[6:].decode("utf-8", "replace"))
+            else:
+                self._field(line)
+        self._skip_lf = False
+        if self._data:
+            return [self._dispatch()]
+        self._event = ""
+        self._retry = None
+        return []
+
+    def _field(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        if line[0] == ":":
+            return  # a comment (keep-alive)
+        name, colon, value = line.partition(":")
+        if colon and value[:1] == " ":
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\x00" not in value:
+                self._last_id = value
+        elif name == "retry" and value.isascii() and value.isdigit():
+            self._retry = int(value)
+        # Any other field name is ignored, as the format requires.
+
+    def _dispatch(self) -> ServerSentEvent:
+        data = self._data
+        event = ServerSentEvent(
+            data=data[0] if len(data) == 1 else "\n".join(data),
+            event=self._event or "message",
+            id=self._last_id,
+            retry=self._retry,
+        )
+        self._data = []
+        self._event = ""
+        self._retry = None
+        return event
+
+
+def render_sse(events: Iterable[ServerSentEvent], *, newline: str = "\n") -> bytes:
+    """Encode events as an event stream: the inverse of `SSEDecoder`, for fakes and tests.
+
+    Each event is written as its ``event:`` (unless ``message``), ``id:`` and ``retry:``
+    fields, one ``data:`` line per line of its data, and a blank line. A CR or CRLF inside
+    data ends a line like LF does, so it comes back as LF.
+
+    Args:
+        events: the events to write.
+        newline: the line ending, ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``.
+
+    Raises:
+        ValueError: for another newline, or an event name or id containing a line break.
+    """
+    if newline not in _NEWLINES:
+        raise ValueError(f"newline must be one of {_NEWLINES!r}, not {newline!r}")
+    out: list[str] = []
+    for event in events:
+        if event.event != "message":
+            if _ANY_NEWLINE.search(event.event):
+                raise ValueError("an event name cannot contain a line break")
+            out.append(f"event: {event.event}{newline}")
+        if event.id is not None:
+            if _ANY_NEWLINE.search(event.id):
+                raise ValueError("an event id cannot contain a line break")
+            out.append(f"id: {event.id}{newline}")
+        if event.retry is not None:
+            out.append(f"retry: {event.retry}{newline}")
+        for line in _ANY_NEWLINE.split(event.data):
+            out.append(f"data: {line}{newline}")
+        out.append(newline)
+    return "".join(out).encode("utf-8")
