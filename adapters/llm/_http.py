@@ -1,0 +1,560 @@
+"""The HTTP engine every LLM adapter sends its requests through.
+
+Why one engine: timeouts, retries, cancellation and the translation of ``httpx`` exceptions
+are the same problem for every backend, and they are easy to get subtly wrong (a retry that
+repeats output the caller already showed, a stream that hangs forever, a cancelled stream
+that keeps its socket open). This module is the only place ``httpx`` exceptions become
+`domain.errors.LLMError` values.
+
+The pieces, and how a backend uses them:
+
+``Clocks(connect, idle, total)``
+    Three clocks. ``connect`` bounds making a connection; ``idle`` bounds the wait for each
+    read (between streamed chunks, httpx's read timeout); ``total`` is a deadline for the
+    whole call, retries and back-off sleeps included (``None``: no deadline). Running out
+    raises `LLMTimeoutError` with ``kind`` ``connect``, ``idle`` or ``total``.
+
+``RetryPolicy(max_retries, base_delay, max_delay, max_retry_after)``
+    Exponential back-off with full jitter (a random delay in ``[0, min(max_delay,
+    base_delay * 2**attempt))``). A server's ``Retry-After`` (already parsed into
+    ``LLMError.retry_after`` by `error_for_status`) is honoured when it is at most
+    ``max_retry_after``; when the server asks for longer, the error is raised at once with
+    ``retry_after`` set so the caller can decide. Retried: `RateLimitError`,
+    `ProviderError` (and `OverloadedError`), `UnreachableError` and connect timeouts, i.e.
+    every error whose ``retryable`` is true.
+
+``build_client(base_url=..., clocks=..., transport=None, headers=None)``
+    An ``httpx.AsyncClient`` whose timeouts implement the connect and idle clocks. Tests
+    pass ``transport=httpx.MockTransport(...)``.
+
+``map_http_errors(backend, ...)``
+    A context manager translating ``httpx`` exceptions (and the total-deadline
+    ``TimeoutError``) into the matching `LLMError`, chained with ``from exc``.
+
+``HTTPEngine(backend=..., client=..., clocks=..., retry=..., status_error=...)``
+    ``await engine.request(method, url, json=..., headers=..., model=...)`` sends a
+    non-streaming request with retries under the total deadline and returns the 2xx
+    ``httpx.Response`` with its body read; ``engine.request_json(...)`` also parses the JSON
+    (a body that is not JSON is a `StreamError`). ``engine.stream(method, url,
+    decoder=factory, ...)`` is an async generator: it opens a streamed response, hands its
+    bytes to a fresh `StreamDecoder` from ``factory()`` and yields what the decoder yields.
+    Failures before the first event reached the caller are retried like any request;
+    after that the error is raised with ``partial`` set to ``decoder.partial()`` and is
+    never retried, so output is never duplicated. Closing the generator (``aclose()``,
+    ``break`` followed by garbage collection, task cancellation) closes the response, and
+    with it the connection, at once. Prefer ``contextlib.aclosing(engine.stream(...))``.
+
+    A non-2xx status becomes an error through ``status_error(failure)``, which receives a
+    `StatusFailure` (backend, status, headers, body, model); the default is A's pure
+    `error_for_status`. Backends wrap it to add advice or the serving provider.
+
+``StreamDecoder``
+    What a backend implements for streams: ``events(chunks)`` turns an async iterator of
+    raw byte chunks into events (raising `LLMError` for in-stream errors and truncation),
+    and ``partial()`` returns an `AIResponse` of what has arrived so far.
+
+The sleep function and the random source are injectable so tests never wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
+
+import attrs
+import httpx
+
+from adapters.llm._errors import error_for_status, parse_retry_after
+from domain.errors import (
+    ConfigError,
+    LLMError,
+    LLMTimeoutError,
+    StreamError,
+    TruncatedStreamError,
+    UnreachableError,
+)
+from domain.messages import AIResponse
+
+__all__ = [
+    "Clocks",
+    "HTTPEngine",
+    "RetryPolicy",
+    "StatusFailure",
+    "StreamDecoder",
+    "build_client",
+    "default_status_error",
+    "error_for_status",
+    "map_http_errors",
+    "parse_retry_after",
+]
+
+E = TypeVar("E")
+E_co = TypeVar("E_co", covariant=True)
+
+
+@attrs.frozen(kw_only=True)
+class Clocks:
+    """The three clocks of a call, in seconds.
+
+    Attributes:
+        connect: the longest wait for a connection (TCP + TLS) to be made.
+        idle: the longest wait for any single read, i.e. between two streamed chunks.
+        total: the deadline for the whole call, retries included; ``None`` for none.
+    """
+
+    connect: float = attrs.field(default=10.0)
+    idle: float = attrs.field(default=60.0)
+    total: float | None = attrs.field(default=120.0)
+
+    @connect.validator
+    @idle.validator
+    def _positive(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if value <= 0:
+            raise ValueError(f"the {attribute.name} clock must be positive, not {value}")
+
+    @total.validator
+    def _positive_or_none(self, attribute: object, value: float | None) -> None:
+        if value is not None and value <= 0:
+            raise ValueError(f"the total clock must be positive or None, not {value}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to wait before trying a failed call again.
+
+    Attributes:
+        max_retries: retries after the first attempt (0 disables retrying).
+        base_delay: the back-off ceiling of the first retry; it doubles each retry.
+        max_delay: the largest back-off ceiling.
+        max_retry_after: the longest ``Retry-After`` we are willing to wait; a server that
+            asks for longer gets its error raised at once.
+    """
+
+    max_retries: int = attrs.field(default=2)
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    @max_retries.validator
+    def _not_negative(self, attribute: object, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"max_retries must be 0 or more, not {value}")
+
+    def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
+        """The delay before retry number ``attempt`` (0-based): full jitter."""
+        ceiling = min(self.max_delay, self.base_delay * (2.0**attempt))
+        return rand() * ceiling
+
+    def delay_for(self, error: LLMError, attempt: int, rand: Callable[[], float]) -> float | None:
+        """Seconds to wait before retrying after ``error``, or ``None`` to give up now."""
+        if attempt >= self.max_retries or not error.retryable:
+            return None
+        if error.retry_after is not None:
+            if error.retry_after > self.max_retry_after:
+                return None
+            return max(0.0, error.retry_after)
+        return self.backoff(attempt, rand)
+
+
+@attrs.frozen(kw_only=True)
+class StatusFailure:
+    """A non-2xx reply, handed to a backend's ``status_error`` hook."""
+
+    backend: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    model: str | None = None
+
+
+StatusErrorHook = Callable[[StatusFailure], LLMError]
+
+
+def default_status_error(failure: StatusFailure) -> LLMError:
+    """The error for a non-2xx reply, through the pure `error_for_status`."""
+    return error_for_status(
+        backend=failure.backend,
+        status=failure.status,
+        headers=failure.headers,
+        body=failure.body,
+        model=failure.model,
+        provider=None,
+    )
+
+
+class StreamDecoder(Protocol[E_co]):
+    """Turns the bytes of one streamed reply into events; one instance per attempt."""
+
+    def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[E_co]:
+        """Yield events; raise `LLMError` for in-stream errors or a truncated stream."""
+        ...
+
+    def partial(self) -> AIResponse | None:
+        """What the model had produced so far, for an error raised mid-stream."""
+        ...
+
+
+def build_client(
+    *,
+    base_url: str,
+    clocks: Clocks,
+    transport: httpx.AsyncBaseTransport | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose timeouts are the connect and idle clocks.
+
+    The read timeout is the idle clock: httpx applies it to every read, so on a stream it
+    bounds the silence between two chunks rather than the whole reply.
+    """
+    timeout = httpx.Timeout(connect=clocks.connect, read=clocks.idle, write=clocks.idle, pool=clocks.connect)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=timeout,
+        transport=transport,
+        headers=dict(headers or {}),
+        follow_redirects=False,
+    )
+
+
+def _host(exc: httpx.HTTPError) -> str:
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an exception raised before a request existed
+        return "the server"
+    port = f":{url.port}" if url.port else ""
+    return f"{url.host}{port}"
+
+
+def _timeout_seconds(exc: httpx.TimeoutException, clocks: Clocks | None, key: str) -> float | None:
+    try:
+        value = exc.request.extensions.get("timeout", {}).get(key)
+    except RuntimeError:
+        value = None
+    if value is not None:
+        return float(value)
+    if clocks is None:
+        return None
+    return clocks.connect if key in {"connect", "pool"} else clocks.idle
+
+
+@contextlib.contextmanager
+def map_http_errors(
+    backend: str,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    clocks: Clocks | None = None,
+    in_body: bool = False,
+    partial: Callable[[], AIResponse | None] | None = None,
+) -> Iterator[None]:
+    """Translate ``httpx`` exceptions raised inside the block into `LLMError` values.
+
+    Args:
+        backend: the backend name the errors carry.
+        model: the model id of the request, for messages.
+        provider: the provider, when already known.
+        clocks: the clocks in force, for the seconds a timeout message names.
+        in_body: ``True`` while reading a reply body: a connection dropped then is a
+            truncated stream, not an unreachable server.
+        partial: called for the ``partial`` of errors raised mid-stream.
+
+    Raises:
+        LLMTimeoutError: a connect, idle or total clock ran out.
+        UnreachableError: no connection, or it was dropped before a reply began.
+        TruncatedStreamError: the connection was dropped in the middle of a reply.
+        StreamError: the reply could not be decoded.
+        ConfigError: the URL is not usable (bad scheme, malformed).
+    """
+    extra: dict[str, Any] = {"backend": backend, "model": model, "provider": provider}
+    try:
+        yield
+    except LLMError:
+        raise
+    except httpx.ConnectTimeout as exc:
+        seconds = _timeout_seconds(exc, clocks, "connect")
+        raise LLMTimeoutError(
+            f"{backend}: could not connect to {_host(exc)} within {seconds}s; "
+            "check the base URL and your network, or raise the connect timeout",
+            kind="connect",
+            seconds=seconds,
+            **extra,
+        ) from exc
+    except httpx.PoolTimeout as exc:
+        seconds = _timeout_seconds(exc, clocks, "pool")
+        raise LLMTimeoutError(
+            f"{backend}: no free connection to {_host(exc)} within {seconds}s; too many calls at once",
+            kind="connect",
+            seconds=seconds,
+            **extra,
+        ) from exc
+    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+        seconds = _timeout_seconds(exc, clocks, "read")
+        raise LLMTimeoutError(
+            f"{backend}: {_host(exc)} sent nothing for {seconds}s; the provider may be stuck "
+            "or overloaded — try again, or raise the idle timeout",
+            kind="idle",
+            seconds=seconds,
+            partial=partial() if partial else None,
+            **extra,
+        ) from exc
+    except TimeoutError as exc:
+        seconds = clocks.total if clocks else None
+        raise LLMTimeoutError(
+            f"{backend}: the call did not finish within its {seconds}s deadline; "
+            "raise the timeout setting or ask for a shorter answer",
+            kind="total",
+            seconds=seconds,
+            partial=partial() if partial else None,
+            **extra,
+        ) from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise ConfigError(f"{backend}: the base URL cannot be used ({exc}); use an http(s) URL") from exc
+    except httpx.DecodingError as exc:
+        raise StreamError(
+            f"{backend}: the reply from {_host(exc)} could not be decoded ({exc})",
+            partial=partial() if partial else None,
+            **extra,
+        ) from exc
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        if in_body:
+            raise TruncatedStreamError(
+                f"{backend}: the connection to {_host(exc)} was dropped in the middle of the reply "
+                f"({type(exc).__name__}); what arrived is kept in the error — try again",
+                partial=partial() if partial else None,
+                **extra,
+            ) from exc
+        raise UnreachableError(
+            f"{backend}: {_host(exc)} closed the connection before replying ({type(exc).__name__}); "
+            "check the base URL, or try again",
+            **extra,
+        ) from exc
+    except httpx.TooManyRedirects as exc:
+        raise UnreachableError(
+            f"{backend}: too many redirects from {_host(exc)}; check the base URL", **extra
+        ) from exc
+    except httpx.TransportError as exc:  # ConnectError, ProxyError, NetworkError…
+        detail = str(exc) or type(exc).__name__
+        raise UnreachableError(
+            f"{backend}: cannot reach {_host(exc)} ({detail}); check the base URL, that the "
+            "server is running, and your network",
+            **extra,
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise UnreachableError(f"{backend}: HTTP failure talking to {_host(exc)} ({exc})", **extra) from exc
+
+
+def _attach_partial(error: LLMError, partial: AIResponse | None) -> None:
+    if error.partial is None and partial is not None:
+        error.partial = partial
+
+
+@attrs.define(kw_only=True)
+class HTTPEngine:
+    """Sends requests with the three clocks, retries and error mapping (see the module docs).
+
+    Attributes:
+        backend: the backend name errors carry.
+        client: the HTTP client (from `build_client`); the engine closes it in `aclose`.
+        clocks: the clocks; ``connect``/``idle`` should match the client's timeouts.
+        retry: the retry policy.
+        status_error: builds the error for a non-2xx reply.
+        sleep: awaited for back-off delays (tests inject a recorder).
+        rand: the jitter source, returning a float in ``[0, 1)``.
+    """
+
+    backend: str
+    client: httpx.AsyncClient
+    clocks: Clocks = attrs.field(factory=Clocks)
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    status_error: StatusErrorHook = default_status_error
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rand: Callable[[], float] = random.random
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _deadline(self) -> float | None:
+        return None if self.clocks.total is None else self._now() + self.clocks.total
+
+    def _remaining(self, deadline: float | None) -> float | None:
+        return None if deadline is None else deadline - self._now()
+
+    def _timeout(self, deadline: float | None) -> asyncio.Timeout:
+        remaining = self._remaining(deadline)
+        if remaining is None:
+            return asyncio.timeout(None)
+        return asyncio.timeout(max(remaining, 0.0))
+
+    async def _pause(self, error: LLMError, attempt: int, deadline: float | None) -> bool:
+        """Sleep before a retry; ``False`` when the error should be raised instead."""
+        delay = self.retry.delay_for(error, attempt, self.rand)
+        if delay is None:
+            return False
+        remaining = self._remaining(deadline)
+        if remaining is not None and delay >= remaining:
+            return False  # waiting would only trade this clear error for a deadline error
+        await self.sleep(delay)
+        return True
+
+    def _mapped(self, model: str | None, **kwargs: Any) -> contextlib.AbstractContextManager[None]:
+        return map_http_errors(self.backend, model=model, clocks=self.clocks, **kwargs)
+
+    async def _raise_for_status(self, response: httpx.Response, model: str | None) -> None:
+        if response.status_code < 400:
+            return
+        body = await response.aread()
+        error = self.status_error(
+            StatusFailure(
+                backend=self.backend,
+                status=response.status_code,
+                headers=response.headers,
+                body=body,
+                model=model,
+            )
+        )
+        if error.retry_after is None and error.retryable:
+            # e.g. a 503 that says when to come back
+            error.retry_after = parse_retry_after(response.headers)
+        raise error
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ) -> httpx.Response:
+        """Send one non-streaming request, retrying as the policy allows.
+
+        Returns:
+            The 2xx response, its body already read.
+
+        Raises:
+            LLMError: the mapped failure of the last attempt.
+        """
+        deadline = self._deadline()
+        attempt = 0
+        while True:
+            try:
+                with self._mapped(model):
+                    async with self._timeout(deadline):
+                        response = await self.client.request(method, url, json=json, headers=headers)
+                        await self._raise_for_status(response, model)
+                return response
+            except LLMError as error:
+                if not await self._pause(error, attempt, deadline):
+                    raise
+                attempt += 1
+
+    async def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ) -> tuple[Any, httpx.Response]:
+        """Like `request`, and parse the body as JSON.
+
+        Raises:
+            StreamError: the 2xx body is not JSON.
+        """
+        response = await self.request(method, url, json=json, headers=headers, model=model)
+        try:
+            return response.json(), response
+        except ValueError as exc:
+            snippet = response.text[:200]
+            raise StreamError(
+                f"{self.backend}: the server answered {response.status_code} with a body that is "
+                f"not JSON: {snippet!r}; check the base URL points at the API",
+                backend=self.backend,
+                status=response.status_code,
+                model=model,
+            ) from exc
+
+    async def _chunks(
+        self,
+        response: httpx.Response,
+        deadline: float | None,
+        model: str | None,
+        partial: Callable[[], AIResponse | None],
+    ) -> AsyncIterator[bytes]:
+        # Each read is bounded by the idle clock (httpx's read timeout) and the rest of the
+        # total deadline; the deadline is never armed while the caller holds an event.
+        iterator = response.aiter_bytes().__aiter__()
+        with self._mapped(model, in_body=True, partial=partial):
+            while True:
+                if deadline is not None and self._now() >= deadline:
+                    raise TimeoutError  # even when the next bytes are already buffered
+                async with self._timeout(deadline):
+                    try:
+                        chunk = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        return
+                yield chunk
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        decoder: Callable[[], StreamDecoder[E]],
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ) -> AsyncIterator[E]:
+        """Open a streamed reply and yield its decoded events (see the module docs).
+
+        Args:
+            decoder: makes a fresh `StreamDecoder` for each attempt.
+
+        Raises:
+            LLMError: the failure; with ``partial`` set when events had been yielded.
+        """
+        deadline = self._deadline()
+        attempt = 0
+        yielded = False
+        while True:
+            current = decoder()
+            try:
+                request = self.client.build_request(method, url, json=json, headers=headers)
+                with self._mapped(model):
+                    async with self._timeout(deadline):
+                        response = await self.client.send(request, stream=True)
+                try:
+                    with self._mapped(model, in_body=True, partial=current.partial):
+                        async with self._timeout(deadline):
+                            await self._raise_for_status(response, model)
+                    events = current.events(self._chunks(response, deadline, model, current.partial))
+                    try:
+                        async for event in events:
+                            yielded = True
+                            yield event
+                    finally:
+                        await _aclose(events)
+                finally:
+                    await response.aclose()
+                return
+            except LLMError as error:
+                if yielded:
+                    _attach_partial(error, current.partial())
+                    raise
+                if not await self._pause(error, attempt, deadline):
+                    raise
+                attempt += 1
+
+    async def aclose(self) -> None:
+        """Close the HTTP client and its connections."""
+        await self.client.aclose()
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
