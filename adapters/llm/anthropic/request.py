@@ -301,20 +301,26 @@ def _tool_use_block(call: ToolCall) -> dict[str, Any]:
 def image_block(image: ImageInput, resolve_image: ImageResolver | None = None) -> dict[str, Any]:
     """An ``image`` content block: a ``url`` source for http(s), ``base64`` otherwise.
 
+    Args:
+        image: the image.
+        resolve_image: turns a non-URL image into ``(media_type, base64)``; the adapter
+            passes one that reads files and checks sizes. Without it, data URIs and bytes
+            with a ``media_type`` still work.
+
     Raises:
         ValueError: a malformed data URI, or an image that needs ``resolve_image`` but got none.
     """
-    if image.url is not None:
-        if image.url.lower().startswith("data:"):
-            media_type, data = _split_data_uri(image.url)
-            return _base64_block(image.media_type or media_type, data)
+    if image.url is not None and image.url.lower().startswith(("http://", "https://")):
         return {"type": "image", "source": {"type": "url", "url": image.url}}
+    if resolve_image is not None:
+        media_type, data = resolve_image(image)
+        return _base64_block(media_type, data)
+    if image.url is not None and image.url.lower().startswith("data:"):
+        media_type, data = _split_data_uri(image.url)
+        return _base64_block(image.media_type or media_type, data)
     if image.data is not None and image.media_type:
         return _base64_block(image.media_type, base64.b64encode(image.data).decode("ascii"))
-    if resolve_image is None:
-        raise ValueError("this image must be read before it can be sent; pass resolve_image=")
-    media_type, data = resolve_image(image)
-    return _base64_block(media_type, data)
+    raise ValueError("this image must be read before it can be sent; pass resolve_image=")
 
 
 def _base64_block(media_type: str, data: str) -> dict[str, Any]:

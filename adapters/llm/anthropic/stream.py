@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from adapters.llm._tool_calls import parse_arguments
 from adapters.llm.anthropic.response import (
     BACKEND,
     assemble_response,
@@ -41,22 +42,13 @@ def parse_tool_input(text: str, *, call_id: str, name: str) -> ToolCall:
     """A `ToolCall` from the joined ``input_json_delta`` fragments of one block.
 
     An empty text means no arguments. Text that is not a JSON object is kept as
-    ``raw_arguments`` with a ``parse_error``, so the agent loop can tell the model.
+    ``raw_arguments`` with a ``parse_error`` (from the shared `parse_arguments`), so the
+    agent loop can tell the model.
     """
-    if not text.strip():
-        return ToolCall(id=call_id, name=name)
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        return ToolCall(id=call_id, name=name, raw_arguments=text, parse_error=f"invalid JSON: {exc}")
-    if not isinstance(value, dict):
-        return ToolCall(
-            id=call_id,
-            name=name,
-            raw_arguments=text,
-            parse_error=f"arguments must be a JSON object, not {type(value).__name__}",
-        )
-    return ToolCall(id=call_id, name=name, arguments=value)
+    arguments, error = parse_arguments(text)
+    if error is not None:
+        return ToolCall(id=call_id, name=name, raw_arguments=text, parse_error=error)
+    return ToolCall(id=call_id, name=name, arguments=arguments)
 
 
 @attrs.define

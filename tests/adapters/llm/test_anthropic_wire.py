@@ -182,24 +182,32 @@ def test_images_become_url_or_base64_source_blocks_before_the_text() -> None:
         ImageInput(url="https://example.com/cat.png"),
         ImageInput(url="data:image/png;base64,iVBORw0KGgo="),
         ImageInput(data=b"\x89PNG", media_type="image/png"),
-        ImageInput(path="/tmp/dog.webp"),
     )
-
-    def resolve(image: ImageInput) -> tuple[str, str]:
-        assert image.path == "/tmp/dog.webp"
-        return "image/webp", "UklGRg=="
-
-    body = wire.build_request(
-        [ChatMessage.user("What is this?", images=images)], CONFIG, stream=False, resolve_image=resolve
-    )
-    content = body["messages"][0]["content"]
-    assert content == [
+    body = wire.build_request([ChatMessage.user("What is this?", images=images)], CONFIG, stream=False)
+    assert body["messages"][0]["content"] == [
         {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw=="}},
-        {"type": "image", "source": {"type": "base64", "media_type": "image/webp", "data": "UklGRg=="}},
         {"type": "text", "text": "What is this?"},
     ]
+
+
+def test_images_that_are_not_urls_go_through_the_resolver() -> None:
+    seen: list[ImageInput] = []
+
+    def resolve(image: ImageInput) -> tuple[str, str]:
+        seen.append(image)
+        return "image/webp", "UklGRg=="
+
+    images = (ImageInput(url="https://example.com/cat.png"), ImageInput(path="/tmp/dog.webp"))
+    body = wire.build_request(
+        [ChatMessage.user("", images=images)], CONFIG, stream=False, resolve_image=resolve
+    )
+    assert body["messages"][0]["content"] == [
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/webp", "data": "UklGRg=="}},
+    ]
+    assert seen == [images[1]]
 
 
 def test_an_image_path_without_a_resolver_is_a_clear_error() -> None:
