@@ -1,0 +1,184 @@
+"""Typed settings read from the environment and a ``.env`` file, only when asked.
+
+The runtime is configured the twelve-factor way: environment variables, optionally seeded
+from a ``.env`` file (the current folder's, or the one ``CW_ENV_FILE`` names). A real
+environment variable always wins over the file, so a deployment can override a checked-in
+default without editing it. Nothing here runs at import time: `Settings.load` reads, and the
+container calls it on demand.
+
+Each backend owns the parsing of its own variables (``HuggingFaceSettings.from_env`` and
+friends, next to its adapter); this module gathers the merged environment once, answers the
+cross-cutting questions (which backend is the default, which environment wiring to use) and
+hands each backend its view. Secrets never appear in a ``repr``: `redact` masks them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+from dotenv import dotenv_values
+
+from adapters.environments import ENVIRONMENTS
+from domain.errors import ConfigError
+
+__all__ = [
+    "BACKEND_ENV_PREFIXES",
+    "DEFAULT_BACKEND",
+    "Settings",
+    "is_secret",
+    "read_environment",
+    "redact",
+]
+
+DEFAULT_BACKEND = "huggingface"
+"""The backend used when ``AI_BACKEND`` is not set."""
+
+
+BACKEND_ENV_PREFIXES: Mapping[str, str] = {
+    "huggingface": "HUGGINGFACE",
+    "ollama": "OLLAMA",
+    "openai": "OPENAI",
+    "claude": "ANTHROPIC",
+}
+"""The prefix of each backend's variables (``HUGGINGFACE_BASE_URL``, ``OLLAMA_MODEL``…)."""
+
+_SECRET_NAME = re.compile(r"(API_KEY|_KEY|TOKEN|SECRET|PASSWORD|BILL_TO)$", re.IGNORECASE)
+_ENV_ALIASES = {"prod": "production", "production": "production", "test": "test", "testing": "test"}
+
+
+def is_secret(name: str) -> bool:
+    """Whether a variable named ``name`` holds a secret (an API key, a token, a password)."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def redact(environ: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``environ`` that is safe to print: secret values become ``'***'``."""
+    return {key: ("***" if is_secret(key) and value else value) for key, value in environ.items()}
+
+
+def read_environment(
+    environ: Mapping[str, str] | None = None, *, env_file: str | os.PathLike[str] | None = None
+) -> tuple[dict[str, str], Path | None]:
+    """Merge the process environment over a ``.env`` file.
+
+    Which file: ``env_file`` when given; else the path in ``CW_ENV_FILE``; else ``./.env``
+    when the process environment is used. An explicit ``environ`` is taken as the whole
+    environment (an embedding application or a test wants no surprises from the current
+    folder), so only ``env_file`` or its ``CW_ENV_FILE`` bring a file in.
+
+    Values from the file never override a variable that is set. ``${VAR}`` is not expanded.
+
+    Args:
+        environ: the environment to use; ``None`` means ``os.environ``.
+        env_file: a ``.env`` file to read.
+
+    Returns:
+        The merged variables and the file that was read (``None`` when none was).
+
+    Raises:
+        ConfigError: ``env_file`` or ``CW_ENV_FILE`` names a file that does not exist.
+    """
+    base = dict(os.environ if environ is None else environ)
+    path: Path | None
+    if env_file is not None:
+        path = Path(env_file)
+    elif base.get("CW_ENV_FILE"):
+        path = Path(base["CW_ENV_FILE"])
+    elif environ is None:
+        path = Path.cwd() / ".env"
+        if not path.is_file():
+            return base, None
+    else:
+        return base, None
+    if not path.is_file():
+        raise ConfigError(f"the settings file {str(path)!r} does not exist; create it or fix CW_ENV_FILE")
+    from_file = dotenv_values(path, interpolate=False)
+    merged = {key: value for key, value in from_file.items() if value is not None}
+    merged.update(base)
+    return merged, path
+
+
+def _environment_name(raw: str | None) -> str:
+    name = (raw or "production").strip().lower()
+    try:
+        return _ENV_ALIASES[name]
+    except KeyError:
+        raise ConfigError(
+            f"CW_ENV={raw!r} is not a known environment; use one of {', '.join(ENVIRONMENTS)}"
+        ) from None
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """The runtime's settings: the default backend, the environment, and every variable.
+
+    Attributes:
+        default_backend: the backend name an agent without one uses (``AI_BACKEND``).
+        environment: the container wiring to use (``CW_ENV``): ``production`` or ``test``.
+        env_file: the ``.env`` file that was read, if any.
+        environ: the merged variables each backend reads its own settings from. Hidden
+            from ``repr`` (it holds API keys); use `redact` to show it.
+    """
+
+    default_backend: str = DEFAULT_BACKEND
+    environment: str = "production"
+    env_file: Path | None = None
+    environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | os.PathLike[str] | None = None,
+        overrides: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Read the settings now (see `read_environment` for where from).
+
+        Args:
+            environ: the environment; ``None`` means ``os.environ`` plus ``./.env``.
+            env_file: a ``.env`` file to read.
+            overrides: variables that win over both (the CLI's ``--base-url`` and friends).
+
+        Raises:
+            ConfigError: an unknown ``CW_ENV``, or a settings file that does not exist.
+        """
+        merged, path = read_environment(environ, env_file=env_file)
+        merged.update(overrides or {})
+        backend = (merged.get("AI_BACKEND") or "").strip() or DEFAULT_BACKEND
+        return cls(
+            default_backend=backend,
+            environment=_environment_name(merged.get("CW_ENV")),
+            env_file=path,
+            environ=merged,
+        )
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """One variable, or ``default`` when it is unset or blank."""
+        value = self.environ.get(name)
+        return value if value not in (None, "") else default
+
+    def with_overrides(self, overrides: Mapping[str, str]) -> Settings:
+        """A copy where ``overrides`` win over every other source."""
+        merged = {**self.environ, **overrides}
+        return attrs.evolve(
+            self,
+            environ=merged,
+            default_backend=(merged.get("AI_BACKEND") or "").strip() or DEFAULT_BACKEND,
+            environment=_environment_name(merged.get("CW_ENV")),
+        )
+
+    def backend_variables(self, backend: str) -> dict[str, str]:
+        """The variables of one backend (``HUGGINGFACE_*`` for ``huggingface``), redacted."""
+        prefix = BACKEND_ENV_PREFIXES.get(backend)
+        if prefix is None:
+            return {}
+        return redact({key: value for key, value in self.environ.items() if key.startswith(prefix + "_")})
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value set, so that output can be scrubbed of them as a last resort."""
+        return tuple(value for key, value in self.environ.items() if is_secret(key) and len(value) >= 4)

@@ -1,0 +1,124 @@
+"""Settings come from the environment over `.env`, only when asked, and never show a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.settings import Settings, is_secret, read_environment, redact
+from domain.errors import ConfigError
+
+KEY = "hf_" + "s3cr3t" * 6
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = Settings.load({})
+    assert settings.default_backend == "huggingface"
+    assert settings.environment == "production"
+    assert settings.env_file is None
+
+
+def test_ai_backend_and_cw_env_are_read() -> None:
+    settings = Settings.load({"AI_BACKEND": " ollama ", "CW_ENV": "TEST"})
+    assert settings.default_backend == "ollama"
+    assert settings.environment == "test"
+
+
+def test_blank_ai_backend_means_the_default() -> None:
+    assert Settings.load({"AI_BACKEND": "  "}).default_backend == "huggingface"
+
+
+def test_unknown_environment_is_a_config_error_naming_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="production, test"):
+        Settings.load({"CW_ENV": "staging"})
+
+
+def test_env_file_values_are_read_but_never_override_real_variables(tmp_path: Path) -> None:
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("AI_BACKEND=ollama\nOLLAMA_MODEL=qwen3\nHUGGINGFACE_MODEL=from-file\n")
+    settings = Settings.load({"CW_ENV_FILE": str(env_file), "HUGGINGFACE_MODEL": "from-env"})
+    assert settings.default_backend == "ollama"
+    assert settings.get("OLLAMA_MODEL") == "qwen3"
+    assert settings.get("HUGGINGFACE_MODEL") == "from-env"
+    assert settings.env_file == env_file
+
+
+def test_dotenv_in_current_folder_is_read_for_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("AI_BACKEND=fake\nCW_ENV=test\n")
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.load()
+    assert settings.default_backend == "fake"
+    assert settings.environment == "test"
+    monkeypatch.setenv("AI_BACKEND", "openai")
+    assert Settings.load().default_backend == "openai"
+
+
+def test_an_explicit_environ_ignores_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("AI_BACKEND=fake\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings.load({}).default_backend == "huggingface"
+
+
+def test_missing_env_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load({"CW_ENV_FILE": str(tmp_path / "nope.env")})
+
+
+def test_dollar_references_are_not_expanded(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OLLAMA_MODEL=${HOME}\n")
+    merged, _ = read_environment({}, env_file=env_file)
+    assert merged["OLLAMA_MODEL"] == "${HOME}"
+
+
+def test_overrides_win_over_everything(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OLLAMA_BASE_URL=http://file:1\n")
+    settings = Settings.load(
+        {"OLLAMA_BASE_URL": "http://env:2"}, env_file=env_file, overrides={"OLLAMA_BASE_URL": "http://cli:3"}
+    )
+    assert settings.get("OLLAMA_BASE_URL") == "http://cli:3"
+    again = settings.with_overrides({"AI_BACKEND": "fake"})
+    assert again.default_backend == "fake"
+    assert settings.default_backend == "huggingface"
+
+
+def test_repr_never_shows_a_secret(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"OPENAI_API_KEY=sk-{KEY}\n")
+    settings = Settings.load({"HUGGINGFACE_API_KEY": KEY}, env_file=env_file)
+    assert KEY not in repr(settings)
+    assert KEY not in str(settings)
+    assert settings.get("HUGGINGFACE_API_KEY") == KEY
+    shown = settings.backend_variables("huggingface")
+    assert shown == {"HUGGINGFACE_API_KEY": "***"}
+    assert KEY in settings.secrets()
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("HUGGINGFACE_API_KEY", True),
+        ("ANTHROPIC_API_KEY", True),
+        ("HF_TOKEN", True),
+        ("HUGGINGFACE_BILL_TO", True),
+        ("HUGGINGFACE_MODEL", False),
+        ("OLLAMA_KEEP_ALIVE", False),
+        ("AI_BACKEND", False),
+    ],
+)
+def test_secret_names(name: str, secret: bool) -> None:
+    assert is_secret(name) is secret
+
+
+def test_redact_masks_only_set_secrets() -> None:
+    assert redact({"OPENAI_API_KEY": "sk-1", "OPENAI_MODEL": "gpt-4o", "ANTHROPIC_API_KEY": ""}) == {
+        "OPENAI_API_KEY": "***",
+        "OPENAI_MODEL": "gpt-4o",
+        "ANTHROPIC_API_KEY": "",
+    }
