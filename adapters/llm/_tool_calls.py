@@ -1,0 +1,215 @@
+"""Tolerant reassembly of tool calls streamed as OpenAI-style ``delta.tool_calls`` entries.
+
+Why: streamed tool-call assembly is the most common source of bugs across LLM clients,
+because every provider bends the format differently. Some send ``id`` and ``name`` only in
+the first chunk, others repeat them in every chunk (naive concatenation then doubles them),
+some send an empty-string name first or on continuation chunks, some omit ``index`` or send
+``null``, some send the arguments whole, or as a JSON object instead of a string, or a
+single object instead of a list. `ToolCallAccumulator` accepts all of these.
+
+The rules, in the order they are applied to each entry:
+
+* **Which call.** An entry whose ``id`` was already seen continues that call. Otherwise an
+  entry with an integer ``index`` continues the call at that index, unless it brings a new
+  ``id`` *and* a ``name`` while that call already has arguments: then it starts a new call
+  (providers that number every parallel call ``0``). An entry without an index starts a new
+  call when it has a new ``id`` and continues the latest call when it has none.
+* **id.** The first non-empty id wins; repeats are ignored. A call that never gets one is
+  given ``call_<hex>`` once, so its events and its final `ToolCall` agree.
+* **name.** An empty name is ignored (it never wipes a real one). A name equal to the one
+  collected so far is a repeat and is ignored; any other name is a fragment and is
+  appended (providers that stream names in pieces).
+* **arguments.** A string is a fragment; a JSON object (or array) is the whole arguments.
+* **events.** `ToolCallStarted` is emitted once per call: as soon as both its id and name
+  are known, and at the latest with its first argument fragment (with a generated id and
+  the name known so far). Each argument fragment then gives a `ToolArgumentsDelta`. The
+  ``index`` of both events is the call's position in order of appearance (0, 1, …), which is
+  unique even when the provider's indexes are missing or collide.
+
+`finish` builds the `ToolCall` values, ordered by the provider's index (order of appearance
+for calls without one). Fragments are joined once there, so the work is linear in the
+total argument length.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from domain.events import ToolArgumentsDelta, ToolCallStarted
+from domain.messages import ToolCall
+
+__all__ = ["ToolCallAccumulator", "parse_arguments"]
+
+
+def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
+    """Parse a tool call's argument text into an object.
+
+    Returns:
+        ``(arguments, None)`` when the text is a JSON object (or blank, meaning no
+        arguments), else ``({}, reason)`` with a reason a model can act on.
+    """
+    if not raw.strip():
+        return {}, None
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        reason = getattr(exc, "msg", str(exc))
+        position = getattr(exc, "pos", None)
+        where = f" at character {position}" if position is not None else ""
+        return {}, f"the arguments are not valid JSON ({reason}{where})"
+    if not isinstance(value, dict):
+        return {}, f"the arguments must be a JSON object, not {type(value).__name__}"
+    return value, None
+
+
+class _Call:
+    __slots__ = ("announced", "id", "name", "object_arguments", "ordinal", "parts", "wire_index")
+
+    def __init__(self, ordinal: int, wire_index: int | None) -> None:
+        self.ordinal = ordinal
+        self.wire_index = wire_index
+        self.id: str | None = None
+        self.name = ""
+        self.parts: list[str] = []
+        self.object_arguments: Any = None
+        self.announced = False
+
+    def has_arguments(self) -> bool:
+        return bool(self.parts) or self.object_arguments is not None
+
+    def ensure_id(self) -> str:
+        if self.id is None:
+            self.id = f"call_{uuid.uuid4().hex[:24]}"
+        return self.id
+
+
+def _index_of(entry: Mapping[str, Any]) -> int | None:
+    index = entry.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        return index
+    return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class ToolCallAccumulator:
+    """Collects the tool calls of one streamed reply; see the module docstring for the rules."""
+
+    __slots__ = ("_by_id", "_by_index", "_calls")
+
+    def __init__(self) -> None:
+        self._calls: list[_Call] = []
+        self._by_index: dict[int, _Call] = {}
+        self._by_id: dict[str, _Call] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._calls)
+
+    def feed(self, delta_tool_calls: Any) -> list[ToolCallStarted | ToolArgumentsDelta]:
+        """Take one chunk's ``delta.tool_calls`` (a list, a single object or ``None``).
+
+        Entries that are not objects are ignored. Returns the events the entries caused.
+        """
+        if not delta_tool_calls:
+            return []
+        entries = [delta_tool_calls] if isinstance(delta_tool_calls, Mapping) else delta_tool_calls
+        if not isinstance(entries, list | tuple):
+            return []
+        events: list[ToolCallStarted | ToolArgumentsDelta] = []
+        for entry in entries:
+            if isinstance(entry, Mapping):
+                self._feed_entry(entry, events)
+        return events
+
+    def _slot(self, entry: Mapping[str, Any], call_id: str | None, name: str | None) -> _Call:
+        if call_id is not None and call_id in self._by_id:
+            return self._by_id[call_id]
+        index = _index_of(entry)
+        if index is not None:
+            existing = self._by_index.get(index)
+            starts_new = (
+                existing is not None
+                and call_id is not None
+                and name is not None
+                and existing.id is not None
+                and existing.has_arguments()
+            )
+            if existing is not None and not starts_new:
+                return existing
+        elif call_id is None and self._calls:
+            return self._calls[-1]
+        call = _Call(len(self._calls), index)
+        self._calls.append(call)
+        if index is not None:
+            self._by_index[index] = call
+        return call
+
+    def _feed_entry(
+        self, entry: Mapping[str, Any], events: list[ToolCallStarted | ToolArgumentsDelta]
+    ) -> None:
+        function = entry.get("function")
+        if not isinstance(function, Mapping):
+            function = entry  # a flat {"name": …, "arguments": …} entry
+        call_id = _text_or_none(entry.get("id"))
+        name = _text_or_none(function.get("name"))
+        call = self._slot(entry, call_id, name)
+        if call_id is not None and call.id is None:
+            call.id = call_id
+            self._by_id[call_id] = call
+        if name is not None and name != call.name:
+            call.name += name
+        if not call.announced and call.id is not None and call.name:
+            events.append(ToolCallStarted(index=call.ordinal, id=call.id, name=call.name))
+            call.announced = True
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            if not arguments:
+                return
+            fragment = arguments
+            call.parts.append(arguments)
+        elif isinstance(arguments, Mapping | list):
+            fragment = json.dumps(arguments, ensure_ascii=False)
+            call.object_arguments = arguments
+        else:
+            return
+        if not call.announced:
+            events.append(ToolCallStarted(index=call.ordinal, id=call.ensure_id(), name=call.name))
+            call.announced = True
+        events.append(ToolArgumentsDelta(index=call.ordinal, fragment=fragment))
+
+    def finish(self) -> tuple[ToolCall, ...]:
+        """The calls collected so far, ordered by index, with their arguments parsed.
+
+        Calling it does not change the accumulator, so it also serves for a partial
+        response when a stream fails midway.
+        """
+        ordered = sorted(
+            self._calls,
+            key=lambda c: (c.wire_index if c.wire_index is not None else c.ordinal, c.ordinal),
+        )
+        return tuple(self._build(call) for call in ordered)
+
+    @staticmethod
+    def _build(call: _Call) -> ToolCall:
+        call_id = call.ensure_id()
+        if call.object_arguments is not None and not call.parts:
+            value = call.object_arguments
+            if isinstance(value, Mapping):
+                return ToolCall(id=call_id, name=call.name, arguments=dict(value))
+            raw = json.dumps(value, ensure_ascii=False)
+            return ToolCall(
+                id=call_id,
+                name=call.name,
+                raw_arguments=raw,
+                parse_error=f"the arguments must be a JSON object, not {type(value).__name__}",
+            )
+        raw = "".join(call.parts)
+        arguments, error = parse_arguments(raw)
+        if error is None:
+            return ToolCall(id=call_id, name=call.name, arguments=arguments)
+        return ToolCall(id=call_id, name=call.name, raw_arguments=raw, parse_error=error)
