@@ -16,7 +16,7 @@ import attrs
 from domain.errors import LLMError, ModelNotFoundError, ProviderError, StreamError
 from domain.model_config import AIModel, ModelPullProgress
 
-from .wire_errors import BACKEND, error_text
+from .errors import BACKEND, error_text
 
 __all__ = [
     "is_pull_finished",
