@@ -49,9 +49,10 @@ The pieces, and how a backend uses them:
     `error_for_status`. Backends wrap it to add advice or the serving provider.
 
 ``StreamDecoder``
-    What a backend implements for streams: ``events(chunks)`` turns an async iterator of
-    raw byte chunks into events (raising `LLMError` for in-stream errors and truncation),
-    and ``partial()`` returns an `AIResponse` of what has arrived so far.
+    What a backend implements for streams: ``events(chunks, headers)`` turns an async
+    iterator of raw byte chunks (and the response headers) into events, raising `LLMError`
+    for in-stream errors and truncation; ``partial()`` returns an `AIResponse` of what has
+    arrived so far.
 
 The sleep function and the random source are injectable so tests never wait.
 """
@@ -188,8 +189,13 @@ def default_status_error(failure: StatusFailure) -> LLMError:
 class StreamDecoder(Protocol[E_co]):
     """Turns the bytes of one streamed reply into events; one instance per attempt."""
 
-    def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[E_co]:
-        """Yield events; raise `LLMError` for in-stream errors or a truncated stream."""
+    def events(self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]) -> AsyncIterator[E_co]:
+        """Yield events; raise `LLMError` for in-stream errors or a truncated stream.
+
+        Args:
+            chunks: the raw body, one item per network read.
+            headers: the response headers (case-insensitive), e.g. for the serving provider.
+        """
         ...
 
     def partial(self) -> AIResponse | None:
@@ -531,7 +537,9 @@ class HTTPEngine:
                     with self._mapped(model, in_body=True, partial=current.partial):
                         async with self._timeout(deadline):
                             await self._raise_for_status(response, model)
-                    events = current.events(self._chunks(response, deadline, model, current.partial))
+                    events = current.events(
+                        self._chunks(response, deadline, model, current.partial), response.headers
+                    )
                     try:
                         async for event in events:
                             yielded = True

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -39,7 +39,7 @@ class LineDecoder:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    async def events(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    async def events(self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]) -> AsyncIterator[str]:
         buffer = b""
         async for chunk in chunks:
             buffer += chunk
