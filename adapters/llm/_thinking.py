@@ -45,6 +45,11 @@ class ThinkTagSplitter:
         """Whether the text seen so far left a ``<think>`` block open."""
         return self._inside
 
+    @property
+    def pending(self) -> str:
+        """Characters held back because they might still become a tag."""
+        return self._carry
+
     def feed(self, text: str) -> list[TextDelta | ThinkingDelta]:
         """Split one content delta; returns the events it completed."""
         if not text:

@@ -41,7 +41,12 @@ from typing import Any
 from domain.events import ToolArgumentsDelta, ToolCallStarted
 from domain.messages import ToolCall
 
-__all__ = ["ToolCallAccumulator", "parse_arguments"]
+__all__ = ["ToolCallAccumulator", "new_call_id", "parse_arguments"]
+
+
+def new_call_id() -> str:
+    """A fresh id for a tool call the provider sent without one: ``call_<24 hex digits>``."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
@@ -82,7 +87,7 @@ class _Call:
 
     def ensure_id(self) -> str:
         if self.id is None:
-            self.id = f"call_{uuid.uuid4().hex[:24]}"
+            self.id = new_call_id()
         return self.id
 
 
