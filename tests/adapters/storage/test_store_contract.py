@@ -1,0 +1,140 @@
+"""The `ConversationStorePort` contract, run against every store.
+
+A new store joins by adding a factory to ``STORES``; every test then runs against it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.storage.memory import InMemoryConversationStore
+from domain.messages import ChatMessage, ImageInput, Role, ThinkingBlock, ToolCall
+from domain.ports import ConversationStorePort
+
+StoreFactory = Callable[[Path], Awaitable[ConversationStorePort]]
+
+
+async def _memory(tmp_path: Path) -> ConversationStorePort:
+    return InMemoryConversationStore()
+
+
+STORES: dict[str, StoreFactory] = {"memory": _memory}
+
+
+@pytest.fixture(params=sorted(STORES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConversationStorePort]:
+    made = await STORES[request.param](tmp_path)
+    yield made
+    close = getattr(made, "aclose", None)
+    if close is not None:
+        await close()
+
+
+CALL = ToolCall(id="call_1", name="read", arguments={"file_path": "a.txt", "nested": {"k": [1, 2]}})
+RICH = (
+    ChatMessage.system("be brief"),
+    ChatMessage.user("look at this ☃", images=(ImageInput(url="https://example.test/cat.png"),)),
+    ChatMessage(
+        role=Role.ASSISTANT,
+        content="",
+        tool_calls=(CALL, ToolCall(id="call_2", name="x", raw_arguments="{bad", parse_error="invalid JSON")),
+        thinking="I should read it",
+        thinking_blocks=(ThinkingBlock(text="I should read it", signature="sig"),),
+    ),
+    ChatMessage.tool(CALL, "file contents"),
+    ChatMessage(role=Role.TOOL, content="Error: boom", tool_call_id="call_2", name="x", is_error=True),
+    ChatMessage.assistant("done"),
+)
+
+
+@pytest.mark.anyio
+async def test_messages_come_back_in_order_and_equal(store: ConversationStorePort) -> None:
+    for message in RICH:
+        await store.append("c1", message)
+    assert tuple(await store.load("c1")) == RICH
+
+
+@pytest.mark.anyio
+async def test_unknown_conversation_loads_empty(store: ConversationStorePort) -> None:
+    assert tuple(await store.load("nobody")) == ()
+    assert tuple(await store.list_conversations()) == ()
+
+
+@pytest.mark.anyio
+async def test_conversations_are_listed_oldest_first_and_kept_apart(store: ConversationStorePort) -> None:
+    await store.append("b", ChatMessage.user("first"))
+    await store.append("a", ChatMessage.user("second"))
+    await store.append("b", ChatMessage.assistant("reply"))
+    assert tuple(await store.list_conversations()) == ("b", "a")
+    assert [m.content for m in await store.load("b")] == ["first", "reply"]
+    assert [m.content for m in await store.load("a")] == ["second"]
+
+
+@pytest.mark.anyio
+async def test_delete_forgets_and_ignores_unknown_ids(store: ConversationStorePort) -> None:
+    await store.append("a", ChatMessage.user("x"))
+    await store.append("b", ChatMessage.user("y"))
+    await store.delete("a")
+    await store.delete("never-existed")
+    assert tuple(await store.load("a")) == ()
+    assert tuple(await store.list_conversations()) == ("b",)
+
+
+@pytest.mark.anyio
+async def test_loaded_history_is_a_snapshot(store: ConversationStorePort) -> None:
+    await store.append("a", ChatMessage.user("x"))
+    loaded = await store.load("a")
+    await store.append("a", ChatMessage.assistant("y"))
+    assert len(loaded) == 1
+
+
+@pytest.mark.anyio
+async def test_concurrent_appends_to_different_conversations_keep_each_order(
+    store: ConversationStorePort,
+) -> None:
+    async def writer(conversation: str) -> None:
+        for n in range(20):
+            await store.append(conversation, ChatMessage.user(f"{conversation}{n}"))
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(writer(name) for name in ("p", "q", "r")))
+    for name in ("p", "q", "r"):
+        assert [m.content for m in await store.load(name)] == [f"{name}{n}" for n in range(20)]
+
+
+texts = st.text(max_size=30)
+messages = st.one_of(
+    st.builds(ChatMessage.user, texts),
+    st.builds(ChatMessage.assistant, texts),
+    st.builds(ChatMessage.system, texts),
+    st.builds(
+        lambda content, arguments: ChatMessage.tool(ToolCall(id="c", name="t", arguments=arguments), content),
+        texts,
+        st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+    ),
+)
+
+
+@pytest.mark.parametrize("factory", sorted(STORES))
+@settings(max_examples=25)
+@given(history=st.lists(messages, max_size=8))
+def test_any_history_round_trips(
+    factory: str, history: list[ChatMessage], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    async def scenario() -> tuple[ChatMessage, ...]:
+        made = await STORES[factory](tmp_path_factory.mktemp("store"))
+        for message in history:
+            await made.append("h", message)
+        loaded = tuple(await made.load("h"))
+        close = getattr(made, "aclose", None)
+        if close is not None:
+            await close()
+        return loaded
+
+    assert asyncio.run(scenario()) == tuple(history)
