@@ -62,7 +62,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -490,7 +490,7 @@ class HTTPEngine:
         deadline: float | None,
         model: str | None,
         partial: Callable[[], AIResponse | None],
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         # Each read is bounded by the idle clock (httpx's read timeout) and the rest of the
         # total deadline; the deadline is never armed while the caller holds an event.
         iterator = response.aiter_bytes().__aiter__()
@@ -514,7 +514,7 @@ class HTTPEngine:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         model: str | None = None,
-    ) -> AsyncIterator[E]:
+    ) -> AsyncGenerator[E, None]:
         """Open a streamed reply and yield its decoded events (see the module docs).
 
         Args:

@@ -389,7 +389,7 @@ async def test_aclose_closes_the_connection_at_once() -> None:
     async with endless_stream() as (server, engine):
         stream = engine.stream("POST", "/s", decoder=LineDecoder)
         assert await stream.__anext__() == "first"
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
         await asyncio.wait_for(server.requests[0].disconnected.wait(), 2)
 
 

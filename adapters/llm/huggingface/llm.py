@@ -1,0 +1,179 @@
+"""`HuggingFaceLLM`: Hugging Face Inference Providers through the router's OpenAI-compatible API.
+
+Why a layer over `OpenAICompatibleLLM` rather than a copy of it: the router speaks the
+OpenAI chat-completions format, so only the Hugging Face parts live here — the ``hf_``
+bearer token, ``X-HF-Bill-To``, provider routing by model-id suffix (``model:provider``,
+``:fastest``, ``:cheapest``), recording the provider that actually served a call (the
+router's ``x-inference-provider`` header) in the reply's metadata and on errors, the
+router's model list with its curated fallback, and error advice that tells a person what
+to do (the token permission, another provider…).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from adapters.llm._http import Clocks, RetryPolicy
+from adapters.llm.huggingface.models import CURATED_MODELS, parse_router_models
+from adapters.llm.huggingface.settings import (
+    PERMISSION,
+    TOKEN_PAGE,
+    HuggingFaceSettings,
+    check_provider,
+)
+from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
+from domain.errors import LLMError
+from domain.model_config import AIModel, NormalizedModelConfig
+
+__all__ = ["PROVIDER_HEADER", "HuggingFaceLLM", "route_model"]
+
+PROVIDER_HEADER = "x-inference-provider"
+"""The router's response header naming the provider that served (or refused) the call."""
+
+_log = logging.getLogger(__name__)
+
+
+def route_model(model: str, provider: str | None) -> str:
+    """The model id to send: ``model:provider`` when a provider or policy is chosen.
+
+    A model id that already carries a suffix (``org/name:together``) is sent unchanged, so
+    an agent's explicit choice wins over the backend's default provider.
+    """
+    if provider is None or ":" in model:
+        return model
+    return f"{model}:{check_provider(provider, source='the provider')}"
+
+
+def _advice(model: str | None) -> dict[int, str]:
+    named = f"{model!r}" if model else "the model"
+    other_provider = (
+        "The provider failed: try another one — append ':fastest' (or a named provider such as "
+        "':together' or ':cerebras') to the model id, or set HUGGINGFACE_PROVIDER."
+    )
+    return {
+        401: (
+            "Check HUGGINGFACE_API_KEY: the token is missing, wrong or revoked. "
+            f"Create a new one at {TOKEN_PAGE}."
+        ),
+        402: (
+            "Your Hugging Face credits for Inference Providers are used up: add credits, "
+            "or bill an organization with HUGGINGFACE_BILL_TO."
+        ),
+        403: (
+            f'The token needs the "{PERMISSION}" permission: edit it (or create a fine-grained '
+            f"token) at {TOKEN_PAGE}. With HUGGINGFACE_BILL_TO, you must also be a member of that "
+            "organization."
+        ),
+        404: (
+            f"Model {named} was not found on the chosen provider: check the model id on "
+            "https://huggingface.co/models?inference_provider=all, or drop the ':provider' "
+            "suffix / try ':fastest' to let the router pick a provider that serves it."
+        ),
+        400: "The router refused the request; the details above say which parameter to fix.",
+        422: "The router refused the request's parameters; the details above say which to fix.",
+        429: (
+            "Rate limited: wait and try again (Retry-After is honoured), spread calls out, "
+            "or pick another provider."
+        ),
+        500: other_provider,
+        502: other_provider,
+        503: other_provider,
+        504: other_provider,
+    }
+
+
+class HuggingFaceLLM(OpenAICompatibleLLM):
+    """The ``huggingface`` backend: an `LLMPort` on the Hugging Face router.
+
+    Args:
+        settings: the backend settings; validated here, before any request.
+        config: the bound model config; by default the settings' model, timeout and
+            provider.
+        name: the backend name.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        clocks: connect and idle clocks (the total deadline is the timeout).
+        sleep: the back-off sleep (tests pass one that does not wait).
+        rand: the jitter source.
+
+    Raises:
+        ConfigError: the settings are invalid (see `HuggingFaceSettings.validate`).
+    """
+
+    driver = "huggingface"
+
+    def __init__(
+        self,
+        *,
+        settings: HuggingFaceSettings,
+        config: NormalizedModelConfig | None = None,
+        name: str = "huggingface",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clocks: Clocks | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        settings.validate()
+        self.settings = settings
+        if config is None:
+            config = NormalizedModelConfig(
+                model=settings.model, timeout=settings.timeout, provider=settings.provider
+            )
+        super().__init__(
+            name=name,
+            config=config,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            clocks=clocks or Clocks(total=settings.timeout),
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            transport=transport,
+            sleep=sleep,
+            rand=rand,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: HuggingFaceSettings, **options: Any) -> HuggingFaceLLM:
+        """The adapter for ``settings`` (keyword ``options`` as for the constructor)."""
+        return cls(settings=settings, **options)
+
+    def __repr__(self) -> str:
+        return (
+            f"HuggingFaceLLM(name={self.name!r}, base_url={self.base_url!r}, "
+            f"model={self._model_id(self.config)!r})"
+        )
+
+    def _extra_headers(self) -> dict[str, str]:
+        return {"X-HF-Bill-To": self.settings.bill_to} if self.settings.bill_to else {}
+
+    def _model_id(self, config: NormalizedModelConfig) -> str:
+        return route_model(config.model, config.provider or self.settings.provider)
+
+    def _error_advice(self, model: str | None) -> Mapping[int, str]:
+        return _advice(model)
+
+    def _response_metadata(self, headers: Mapping[str, str]) -> dict[str, Any]:
+        provider = headers.get(PROVIDER_HEADER)
+        return {"provider": provider} if provider else {}
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        """The router's models (``GET /models``), or the curated list when that fails.
+
+        Each router model carries its providers' status, context length, pricing and
+        tool / structured-output support; ``details["source"]`` says ``router`` or
+        ``curated``.
+        """
+        try:
+            payload, _ = await self._engine.request_json(
+                "GET", MODELS_PATH, headers=self._headers(), model=self.config.model
+            )
+        except LLMError as error:
+            _log.warning("huggingface: listing models failed (%s); using the curated list", error)
+            return CURATED_MODELS
+        models = parse_router_models(payload, detailed=detailed)
+        if not models:
+            _log.warning("huggingface: GET /models returned no models; using the curated list")
+            return CURATED_MODELS
+        return models

@@ -1,0 +1,410 @@
+"""`OpenAICompatibleLLM`: the I/O of every backend that speaks ``POST /chat/completions``.
+
+Why a shared class: the Hugging Face router and OpenAI (and any OpenAI-compatible server)
+differ only in authentication, the model id they want, a few request keys, the metadata in
+their response headers and the advice worth giving for each error. Everything else — the
+request mapping (A's pure ``wire`` module), the SSE decoding, the engine's clocks and
+retries, truncation and in-stream error detection — is written once here. Subclasses
+override the hooks:
+
+- ``_auth_headers()`` — credentials (default: ``Authorization: Bearer <key>`` when a key
+  was given);
+- ``_extra_headers()`` — any other request headers;
+- ``_model_id(config)`` — the model id to send (the HF router appends ``:provider``);
+- ``_extra_body(config)`` — extra request keys (OpenAI's ``reasoning_effort``…);
+- ``_error_advice(model)`` — per-status guidance appended to error messages;
+- ``_response_metadata(headers)`` — facts from the response headers (the HF router's
+  serving provider); its ``provider`` key is also put on errors;
+- ``max_tokens_key`` / ``driver`` class attributes — the token-limit key and the driver
+  name used for the model-limits table.
+
+The streamed path is kept lean: the engine hands raw network reads to `SSEDecoder`, each
+``data:`` payload is ``json.loads``-ed once and fed to ``wire.StreamState``; nothing is
+re-joined per chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Self
+
+import attrs
+import httpx
+
+from adapters.llm._errors import error_for_status
+from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, build_client
+from adapters.llm._sse import ServerSentEvent, SSEDecoder
+from adapters.llm.openai_compatible import wire
+from application.model_limits import context_limit_for
+from domain.errors import InvalidRequestError, LLMError, StreamError, TruncatedStreamError
+from domain.events import ResponseCompleted, StreamEvent
+from domain.messages import AIResponse, ChatMessage, ToolDefinition
+from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+
+__all__ = ["OpenAICompatibleLLM"]
+
+CHAT_PATH = "/chat/completions"
+MODELS_PATH = "/models"
+
+
+def clocks_for(config: NormalizedModelConfig, default_total: float | None, base: Clocks) -> Clocks:
+    """The clocks of a call: the config's ``timeout`` is the total deadline.
+
+    The connect and idle clocks never exceed the deadline, so a short timeout is not
+    outlived by a longer per-read wait.
+    """
+    total = config.timeout if config.timeout is not None else default_total
+    if total is None:
+        return attrs.evolve(base, total=None)
+    return Clocks(connect=min(base.connect, total), idle=min(base.idle, total), total=total)
+
+
+class _ChatStreamDecoder:
+    """SSE bytes of one streamed chat completion → stream events (one per attempt)."""
+
+    __slots__ = ("_backend", "_done", "_metadata", "_metadata_of", "_model", "_state")
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        model: str,
+        tool_names: Mapping[str, str] | None,
+        prompt_chars: int,
+        metadata_of: Callable[[Mapping[str, str]], dict[str, Any]],
+    ) -> None:
+        self._backend = backend
+        self._model = model
+        self._state = wire.StreamState(
+            backend=backend, model=model, tool_names=tool_names, prompt_chars=prompt_chars
+        )
+        self._metadata_of = metadata_of
+        self._metadata: dict[str, Any] = {}
+        self._done = False
+
+    def partial(self) -> AIResponse | None:
+        partial = self._state.partial()
+        return attrs.evolve(partial, metadata={**partial.metadata, **self._metadata})
+
+    def _not_json(self, data: str) -> StreamError:
+        return StreamError(
+            f"{self._backend}: the stream sent a data line that is not JSON: {data[:200]!r}; "
+            "the server may not speak the OpenAI chat-completions stream format",
+            backend=self._backend,
+            model=self._model,
+            provider=self._state.provider,
+            partial=self.partial(),
+        )
+
+    def _handle(self, event: ServerSentEvent) -> list[StreamEvent]:
+        """The events one SSE event carries; sets ``_done`` on ``[DONE]``."""
+        data = event.data
+        if data == "[DONE]":
+            self._done = True
+            return self._state.mark_done()
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            stripped = data.strip()
+            if stripped == "[DONE]":
+                self._done = True
+                return self._state.mark_done()
+            if not stripped:
+                return []  # an empty keep-alive
+            if event.event != "error":
+                raise self._not_json(data) from None
+            payload = {"error": stripped}
+        if not isinstance(payload, dict):
+            raise self._not_json(data)
+        if event.event == "error" and "error" not in payload:
+            payload = {"error": payload}
+        return self._state.feed(payload)  # raises the typed error for an {"error": …} payload
+
+    async def events(
+        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
+    ) -> AsyncIterator[StreamEvent]:
+        self._metadata = self._metadata_of(headers)
+        provider = self._metadata.get("provider")
+        self._state.provider = provider if isinstance(provider, str) else None
+        decoder = SSEDecoder()
+        handle = self._handle
+        async for chunk in chunks:
+            for event in decoder.feed(chunk):
+                for item in handle(event):
+                    yield item
+                if self._done:
+                    break
+            if self._done:
+                break
+        else:
+            for event in decoder.close():
+                for item in handle(event):
+                    yield item
+                if self._done:
+                    break
+        if not self._state.done:
+            raise TruncatedStreamError(
+                f"{self._backend}: the stream ended before the model finished (no finish reason "
+                "and no [DONE]); what arrived is kept in the error — try again",
+                backend=self._backend,
+                model=self._model,
+                provider=self._state.provider,
+                partial=self.partial(),
+            )
+        yield ResponseCompleted(response=self._state.finish(metadata=self._metadata))
+
+
+class OpenAICompatibleLLM:
+    """An `LLMPort` over an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Args:
+        name: the backend name (what errors and the registry call it).
+        config: the model config every call uses unless a call passes its own.
+        base_url: the API root, e.g. ``https://router.huggingface.co/v1``.
+        api_key: sent as a bearer token; never shown in ``repr`` or errors.
+        clocks: connect and idle clocks; the total deadline comes from ``config.timeout``
+            (else ``clocks.total``).
+        retry: the retry policy.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        sleep: the back-off sleep (tests pass one that does not wait).
+        rand: the jitter source.
+    """
+
+    driver: ClassVar[str] = "openai"
+    """The driver name the model-limits table is keyed by."""
+    max_tokens_key: ClassVar[str] = "max_tokens"
+    capabilities_flags: ClassVar[Capabilities] = Capabilities(
+        streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        config: NormalizedModelConfig,
+        base_url: str,
+        api_key: str | None = None,
+        clocks: Clocks | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self.__api_key = api_key
+        base_clocks = clocks or Clocks()
+        self._base_clocks = base_clocks
+        self._include_usage = True
+        client = build_client(base_url=self.base_url, clocks=base_clocks, transport=transport)
+        engine_options: dict[str, Any] = {}
+        if sleep is not None:
+            engine_options["sleep"] = sleep
+        if rand is not None:
+            engine_options["rand"] = rand
+        self._engine = HTTPEngine(
+            backend=name,
+            client=client,
+            clocks=clocks_for(config, base_clocks.total, base_clocks),
+            retry=retry or RetryPolicy(),
+            status_error=self._status_error,
+            **engine_options,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
+            f"model={self.config.model!r})"
+        )
+
+    # --- hooks -------------------------------------------------------------------------------
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
+
+    def _extra_headers(self) -> dict[str, str]:
+        return {}
+
+    def _model_id(self, config: NormalizedModelConfig) -> str:
+        return config.model
+
+    def _extra_body(self, config: NormalizedModelConfig) -> Mapping[str, Any] | None:
+        return None
+
+    def _error_advice(self, model: str | None) -> Mapping[int, str] | None:
+        return None
+
+    def _response_metadata(self, headers: Mapping[str, str]) -> dict[str, Any]:
+        return {}
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {**self._auth_headers(), **self._extra_headers()}
+
+    def _status_error(self, failure: StatusFailure) -> LLMError:
+        provider = self._response_metadata(failure.headers).get("provider")
+        return error_for_status(
+            backend=failure.backend,
+            status=failure.status,
+            headers=failure.headers,
+            body=failure.body,
+            model=failure.model,
+            provider=provider if isinstance(provider, str) else None,
+            advice=self._error_advice(failure.model),
+        )
+
+    def _engine_for(self, config: NormalizedModelConfig) -> HTTPEngine:
+        clocks = clocks_for(config, self._base_clocks.total, self._base_clocks)
+        if clocks == self._engine.clocks:
+            return self._engine
+        return attrs.evolve(self._engine, clocks=clocks)
+
+    def _body(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig,
+        *,
+        stream: bool,
+        include_usage: bool = True,
+    ) -> dict[str, Any]:
+        body = wire.build_request(
+            messages,
+            tools,
+            config,
+            stream=stream,
+            include_usage=include_usage,
+            max_tokens_key=self.max_tokens_key,
+            extra=self._extra_body(config),
+        )
+        body["model"] = self._model_id(config)
+        return body
+
+    # --- the port ----------------------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        """What an OpenAI-compatible chat endpoint offers."""
+        return self.capabilities_flags
+
+    def with_config(self, config: NormalizedModelConfig) -> Self:
+        """A copy bound to ``config``; it shares this adapter's connection pool."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.config = config
+        clone._engine = self._engine_for(config)
+        return clone
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        config: NormalizedModelConfig | None = None,
+    ) -> AIResponse:
+        """One non-streaming ``POST /chat/completions``; see `domain.ports.LLMPort`."""
+        config = config or self.config
+        body = self._body(messages, tools, config, stream=False)
+        model = body["model"]
+        payload, response = await self._engine_for(config).request_json(
+            "POST", CHAT_PATH, json=body, headers=self._headers(), model=model
+        )
+        metadata = self._response_metadata(response.headers)
+        provider = metadata.get("provider")
+        parsed = wire.parse_completion(
+            payload,
+            tool_names=wire.tool_name_map(tools),
+            backend=self.name,
+            model=model,
+            provider=provider if isinstance(provider, str) else None,
+            prompt_chars=_prompt_chars(messages),
+        )
+        return attrs.evolve(parsed, metadata={**parsed.metadata, **metadata})
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        config: NormalizedModelConfig | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream the reply over SSE; see `domain.ports.LLMPort`.
+
+        ``stream_options.include_usage`` is asked for; a provider that rejects it (a 400
+        naming ``stream_options``) is asked once more without it, and this adapter stops
+        sending it.
+        """
+        config = config or self.config
+        engine = self._engine_for(config)
+        tool_names = wire.tool_name_map(tools)
+        prompt_chars = _prompt_chars(messages)
+        while True:
+            include_usage = self._include_usage
+            body = self._body(messages, tools, config, stream=True, include_usage=include_usage)
+            model = body["model"]
+            yielded = False
+
+            def make_decoder(model: str = model) -> _ChatStreamDecoder:
+                return _ChatStreamDecoder(
+                    backend=self.name,
+                    model=model,
+                    tool_names=tool_names,
+                    prompt_chars=prompt_chars,
+                    metadata_of=self._response_metadata,
+                )
+
+            try:
+                events = engine.stream(
+                    "POST",
+                    CHAT_PATH,
+                    decoder=make_decoder,
+                    json=body,
+                    headers=self._headers(),
+                    model=model,
+                )
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        yielded = True
+                        yield event
+                return
+            except InvalidRequestError as error:
+                if yielded or not include_usage or "stream_options" not in error.message.lower():
+                    raise
+                self._include_usage = False  # remembered: this provider refuses it
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        """``GET /models``: the ids the endpoint lists."""
+        payload, _ = await self._engine.request_json(
+            "GET", MODELS_PATH, headers=self._headers(), model=self.config.model
+        )
+        data = payload.get("data") if isinstance(payload, dict) else None
+        if not isinstance(data, list):
+            raise StreamError(
+                f"{self.name}: GET /models did not return a model list",
+                backend=self.name,
+            )
+        return tuple(
+            AIModel(name=str(item["id"]), owned_by=item.get("owned_by"))
+            for item in data
+            if isinstance(item, dict) and item.get("id")
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """A rough estimate: one token per four characters."""
+        return math.ceil(len(text) / 4)
+
+    def context_limit(self) -> int:
+        """The bound model's context window (config, else the model-limits table, else 4096)."""
+        return context_limit_for(self.driver, self.config.model, self.config)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (shared with copies from `with_config`)."""
+        await self._engine.aclose()
+
+
+def _prompt_chars(messages: Sequence[ChatMessage]) -> int:
+    return sum(len(message.content) for message in messages)
