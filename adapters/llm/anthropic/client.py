@@ -1,0 +1,292 @@
+"""`AnthropicLLM`: the Claude backend's I/O, on the shared HTTP engine.
+
+Why this is thin: the wire mapping is pure (`adapters.llm.anthropic.wire`) and timeouts,
+retries, cancellation and ``httpx`` errors are the engine's (`adapters.llm._http`). What is
+left here is Anthropic's own: the ``x-api-key`` and ``anthropic-version`` headers, reading its
+error bodies, decoding its event stream, and the model list with a fallback.
+
+Retries follow the engine's rule: a 429, a 5xx, a 529 or an ``overloaded_error`` event is
+retried only while nothing has reached the caller; once a delta was yielded, a failure raises
+with ``partial`` set and is never retried, so no output is repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from adapters.llm._errors import error_for_status, parse_retry_after
+from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, StreamDecoder, build_client
+from adapters.llm._images import image_base64
+from adapters.llm._sse import ServerSentEvent, SSEDecoder
+from adapters.llm.anthropic import wire
+from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
+from application.model_limits import limits_for
+from domain.errors import LLMError, StreamError
+from domain.events import ResponseCompleted, StreamEvent
+from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
+from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+
+__all__ = ["AnthropicLLM"]
+
+logger = logging.getLogger(__name__)
+
+_IDLE_SECONDS = 60.0
+"""Longest silence between two streamed chunks (Anthropic pings every few seconds)."""
+
+_ADVICE = {
+    401: "Check ANTHROPIC_API_KEY: it is missing, wrong or revoked.",
+    403: "The key may not use this model or workspace; check it in the Anthropic console.",
+    404: "Check the model id (see `cw models --backend claude`) and ANTHROPIC_BASE_URL.",
+    529: "Anthropic is overloaded; try again in a moment.",
+}
+
+
+def _resolve_image(image: ImageInput) -> tuple[str, str]:
+    data, media_type = image_base64(image)
+    return media_type, data
+
+
+def _status_error(failure: StatusFailure) -> LLMError:
+    """Anthropic's ``{"type": "error", "error": {type, message}}`` bodies, else the generic mapping."""
+    try:
+        payload = json.loads(failure.body)
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, Mapping) else None
+    if isinstance(error, Mapping) and error.get("type"):
+        return wire.error_from_payload(
+            payload,
+            status=failure.status,
+            model=failure.model,
+            retry_after=parse_retry_after(failure.headers),
+        )
+    # Not Anthropic's shape: a proxy, a gateway or a load balancer answered.
+    return error_for_status(
+        backend=failure.backend,
+        status=failure.status,
+        headers=failure.headers,
+        body=failure.body,
+        model=failure.model,
+        advice=_ADVICE,
+    )
+
+
+def _annotate(reply: AIResponse, headers: Mapping[str, str]) -> AIResponse:
+    """Keep Anthropic's ``request-id`` header: support asks for it."""
+    request_id = headers.get("request-id")
+    if not request_id:
+        return reply
+    return attrs.evolve(reply, metadata={**reply.metadata, "request_id": request_id})
+
+
+class _EventDecoder:
+    """Bytes of one streamed reply → our stream events (one instance per attempt)."""
+
+    def __init__(self) -> None:
+        self._state = wire.AnthropicStreamState()
+
+    def partial(self) -> AIResponse | None:
+        return self._state.partial()
+
+    async def events(
+        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
+    ) -> AsyncIterator[StreamEvent]:
+        decoder = SSEDecoder()
+        async for chunk in chunks:
+            for event in decoder.feed(chunk):
+                for item in self._apply(event):
+                    yield item
+        for event in decoder.close():
+            for item in self._apply(event):
+                yield item
+        yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
+
+    def _apply(self, event: ServerSentEvent) -> list[StreamEvent]:
+        if not event.data.strip():
+            return []
+        try:
+            payload = json.loads(event.data)
+        except ValueError as exc:
+            raise StreamError(
+                f"Anthropic sent a {event.event} event whose data is not JSON: {event.data[:120]!r}",
+                backend=wire.BACKEND,
+                model=self._state.model or None,
+                partial=self._state.partial(),
+            ) from exc
+        return self._state.feed(payload, event=event.event)
+
+
+def _new_decoder() -> StreamDecoder[StreamEvent]:
+    return _EventDecoder()
+
+
+class AnthropicLLM:
+    """The Claude backend (registered as ``claude``): an `LLMPort` over the Messages API.
+
+    Args:
+        settings: how to reach Anthropic (`AnthropicSettings.from_env`).
+        config: the normalised config every call uses unless a call passes its own;
+            defaults to the settings' model and timeout.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        name: the backend name errors and the registry use.
+        retry: the retry policy; defaults to ``settings.max_retries`` retries.
+        sleep: awaited for back-off delays (tests pass a recorder).
+
+    Raises:
+        ConfigError: no API key, or one that would be sent over plain http to another host.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: AnthropicSettings,
+        config: NormalizedModelConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        name: str = wire.BACKEND,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self._api_key = settings.require_key()
+        self.settings = settings
+        self.name = name
+        self.config = config or NormalizedModelConfig(model=settings.model, timeout=settings.timeout)
+        self._transport = transport
+        self._retry = retry or RetryPolicy(max_retries=settings.max_retries)
+        self._sleep = sleep
+        self._engine: HTTPEngine | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"AnthropicLLM(name={self.name!r}, model={self.config.model!r}, "
+            f"base_url={self.settings.base_url!r})"
+        )
+
+    def capabilities(self) -> Capabilities:
+        """Streaming, tools and vision; no model management, no embeddings."""
+        return Capabilities(streaming=True, function_calling=True, vision=True)
+
+    def with_config(self, config: NormalizedModelConfig) -> AnthropicLLM:
+        """A copy bound to ``config``, with its own connections (closing one leaves the other usable)."""
+        return AnthropicLLM(
+            settings=self.settings,
+            config=config,
+            transport=self._transport,
+            name=self.name,
+            retry=self._retry,
+            sleep=self._sleep,
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        config: NormalizedModelConfig | None = None,
+    ) -> AIResponse:
+        """Send the conversation and return the whole reply (a non-streaming call)."""
+        config = self._prepare(config)
+        body = wire.build_request(messages, config, tools=tools, stream=False, resolve_image=_resolve_image)
+        payload, response = await self._engine_for(config).request_json(
+            "POST", "/messages", json=body, model=config.model
+        )
+        return _annotate(wire.parse_completion(payload), response.headers)
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        config: NormalizedModelConfig | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """Yield the reply as it streams; the last event is a `ResponseCompleted`.
+
+        Raises:
+            LLMError: the typed failure; after a delta was yielded it carries ``partial``.
+        """
+        config = self._prepare(config)
+        body = wire.build_request(messages, config, tools=tools, stream=True, resolve_image=_resolve_image)
+        events: AsyncIterator[StreamEvent] = self._engine_for(config).stream(
+            "POST", "/messages", decoder=_new_decoder, json=body, model=config.model
+        )
+        try:
+            async for event in events:
+                yield event
+        finally:
+            # Closing this generator (break, aclose, cancellation) closes the connection now.
+            await events.aclose()  # type: ignore[attr-defined]
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        """The models of ``GET /models`` (every page); the known list when that call fails."""
+        models: list[AIModel] = []
+        url = "/models?limit=1000"
+        try:
+            for _ in range(20):  # a bounded walk over the pages
+                payload, _response = await self._engine_for(self.config).request_json("GET", url)
+                models.extend(wire.parse_models(payload))
+                if not (isinstance(payload, Mapping) and payload.get("has_more") and payload.get("last_id")):
+                    break
+                url = f"/models?limit=1000&after_id={quote(str(payload['last_id']))}"
+        except LLMError as error:
+            logger.warning("claude: listing models failed (%s); showing the known models instead", error)
+            return wire.FALLBACK_MODELS
+        return tuple(models)
+
+    def count_tokens(self, text: str) -> int:
+        """An estimate: one token per four characters."""
+        return math.ceil(len(text) / 4)
+
+    def context_limit(self) -> int:
+        """The bound config's ``context_length``, else the model table, else Claude's 200k."""
+        if self.config.context_length is not None:
+            return self.config.context_length
+        limits = limits_for("claude", self.config.model)
+        return limits.context if limits else wire.CONTEXT_WINDOW
+
+    async def aclose(self) -> None:
+        """Close the connections; the adapter must not be used afterwards."""
+        if self._engine is not None:
+            await self._engine.aclose()
+            self._engine = None
+
+    def _prepare(self, config: NormalizedModelConfig | None) -> NormalizedModelConfig:
+        original = config or self.config
+        adjusted = wire.adjust_config(original)
+        for warning in adjusted.warnings[len(original.warnings) :]:
+            logger.warning("claude: %s", warning)
+        return adjusted
+
+    def _clocks(self, config: NormalizedModelConfig) -> Clocks:
+        total = config.timeout or self.settings.timeout
+        return Clocks(connect=min(10.0, total), idle=min(_IDLE_SECONDS, total), total=total)
+
+    def _engine_for(self, config: NormalizedModelConfig) -> HTTPEngine:
+        """The engine, made on first use; a call with another timeout gets its own total clock."""
+        if self._engine is None:
+            clocks = self._clocks(self.config)
+            client = build_client(
+                base_url=self.settings.base_url,
+                clocks=clocks,
+                transport=self._transport,
+                headers={"x-api-key": self._api_key, "anthropic-version": ANTHROPIC_VERSION},
+            )
+            kwargs: dict[str, Any] = {"sleep": self._sleep} if self._sleep is not None else {}
+            self._engine = HTTPEngine(
+                backend=self.name,
+                client=client,
+                clocks=clocks,
+                retry=self._retry,
+                status_error=_status_error,
+                **kwargs,
+            )
+        clocks = self._clocks(config)
+        if clocks.total != self._engine.clocks.total:
+            return attrs.evolve(self._engine, clocks=attrs.evolve(self._engine.clocks, total=clocks.total))
+        return self._engine
