@@ -1,0 +1,518 @@
+"""`FakeLLM`: a deterministic, scripted backend that works at the wire level.
+
+Why at the wire level: a fake that hands back domain objects never exercises the parsers,
+and the parsers are where streaming bugs live. `FakeLLM` renders each scripted step to the
+exact bytes a real server sends (SSE for the OpenAI format) and feeds them, through an
+``httpx`` transport, to the real adapter for that wire format. Tests and the demo therefore
+run the same decoding, tool-call reassembly, error classification and truncation checks
+as production, without a network.
+
+A script is a sequence of steps, served one per HTTP request (a retried request takes the
+next step, so retries can be scripted too):
+
+- an `AIResponse` — the reply, streamed or not, as the request asked;
+- `HTTPFailure(status, body, headers)` — a non-2xx reply;
+- `MidStreamError(response, after, kind, message)` — ``after`` chunks of ``response``,
+  then an in-stream error event (``kind``: ``overloaded``, ``rate_limit``, ``server``,
+  ``context_length``);
+- `Truncated(response, after, drop)` — ``after`` chunks, then the stream just ends (or
+  the connection drops, with ``drop=True``).
+
+When the script runs out, the next call raises `FakeScriptExhaustedError` (an `LLMError`).
+``fake.requests`` holds every JSON request body sent, in order.
+
+Wire formats are pluggable. This module registers ``openai``; another backend registers
+its own format with `register_wire`::
+
+    register_wire(FakeWire(
+        name="ollama",
+        render=render_step,     # (step, request body) -> ScriptedResponse
+        adapter=make_adapter,   # (FakeAdapterOptions) -> the real adapter on that transport
+        tool_ids=tool_ids,      # request body -> (assistant call ids, tool-result ids)
+    ))
+
+``FakeLLM(wire="ollama")`` imports ``adapters.llm.ollama.fake_wire`` when ``ollama`` is not
+registered yet, so a backend package that keeps its registration in a ``fake_wire`` module
+needs no other wiring. Scripts can also be served over real HTTP: ``ScriptedServer.handle(
+path, script_handler(steps, wire="openai"))``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import importlib
+import json
+import math
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
+
+import attrs
+import httpx
+
+from adapters.llm._http import RetryPolicy
+from adapters.llm._sse import ServerSentEvent, render_sse
+from adapters.llm.openai_compatible import wire as openai_wire
+from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
+from application.model_limits import context_limit_for
+from domain.errors import LLMError
+from domain.events import StreamEvent
+from domain.messages import AIResponse, ChatMessage, ToolDefinition
+from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+
+__all__ = [
+    "FakeAdapterOptions",
+    "FakeLLM",
+    "FakeScriptExhaustedError",
+    "FakeStep",
+    "FakeWire",
+    "HTTPFailure",
+    "MidStreamError",
+    "ScriptedTransport",
+    "Truncated",
+    "register_wire",
+    "script_handler",
+    "wire_for",
+]
+
+FAKE_MODEL = "fake-model"
+
+
+@attrs.frozen(kw_only=True)
+class HTTPFailure:
+    """A scripted non-2xx reply.
+
+    Attributes:
+        status: the HTTP status.
+        body: a JSON value (sent as JSON) or ``bytes``/``str`` (sent verbatim).
+        headers: response headers, e.g. ``{"retry-after": "2"}``.
+    """
+
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class MidStreamError:
+    """A reply that fails part-way: ``after`` wire chunks of ``response``, then an error event."""
+
+    response: AIResponse
+    after: int = 1
+    kind: str = attrs.field(
+        default="overloaded",
+        validator=attrs.validators.in_(("overloaded", "rate_limit", "server", "context_length")),
+    )
+    message: str = "The model is overloaded, please try again later"
+
+
+@attrs.frozen(kw_only=True)
+class Truncated:
+    """A reply that stops after ``after`` wire chunks without the model finishing."""
+
+    response: AIResponse
+    after: int = 1
+    drop: bool = False
+    """Drop the connection instead of ending the body cleanly."""
+
+
+FakeStep: TypeAlias = AIResponse | HTTPFailure | MidStreamError | Truncated
+
+
+class FakeScriptExhaustedError(LLMError):
+    """The fake was called more times than its script has steps."""
+
+
+@attrs.frozen(kw_only=True)
+class FakeAdapterOptions:
+    """What a wire format's adapter factory gets to build the real adapter."""
+
+    name: str
+    config: NormalizedModelConfig
+    transport: httpx.AsyncBaseTransport
+    sleep: Callable[[float], Any]
+    rand: Callable[[], float]
+    max_retries: int
+
+
+@attrs.frozen(kw_only=True)
+class FakeWire:
+    """A wire format the fake can speak.
+
+    Attributes:
+        name: the format's name (``openai``, ``ollama``, ``anthropic``).
+        render: turns a step and the request body into the reply's bytes.
+        adapter: builds the real adapter for this format on the fake's transport.
+        tool_ids: from a request body, the ids of the tool calls in assistant messages and
+            the ids that tool results answer (for checks that ids round-trip).
+    """
+
+    name: str
+    render: Callable[[FakeStep, Any], ScriptedResponse]
+    adapter: Callable[[FakeAdapterOptions], Any]
+    tool_ids: Callable[[Any], tuple[tuple[str, ...], tuple[str, ...]]]
+
+
+_WIRES: dict[str, FakeWire] = {}
+
+
+def register_wire(wire: FakeWire) -> None:
+    """Make ``wire`` available as ``FakeLLM(wire=wire.name)`` (a later registration wins)."""
+    _WIRES[wire.name] = wire
+
+
+def wire_for(name: str) -> FakeWire:
+    """The registered wire format ``name``, importing ``adapters.llm.<name>.fake_wire`` if needed.
+
+    Raises:
+        ValueError: no such wire format.
+    """
+    if name not in _WIRES:
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(f"adapters.llm.{name}.fake_wire")
+    try:
+        return _WIRES[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown fake wire format {name!r}; registered: {', '.join(sorted(_WIRES))}"
+        ) from None
+
+
+# --- serving a script ----------------------------------------------------------------------
+
+
+def _exhausted_message(count: int) -> str:
+    return (
+        f"the fake backend's script is exhausted: all {count} scripted step(s) were used; "
+        "add more steps to the script"
+    )
+
+
+class _ChunkStream(httpx.AsyncByteStream):
+    """A response body played chunk by chunk; notices when the client closes it early."""
+
+    def __init__(self, reply: ScriptedResponse, record: RecordedRequest) -> None:
+        self._reply = reply
+        self._record = record
+        self._finished = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        reply = self._reply
+        for number, chunk in enumerate(reply.chunks):
+            if reply.drop_after is not None and number >= reply.drop_after:
+                raise httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body"
+                )
+            if reply.stall_after is not None and number >= reply.stall_after:
+                await asyncio.Event().wait()  # until the client gives up and closes us
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            if number == len(reply.chunks) - 1 and reply.drop_after is None and reply.stall_after is None:
+                self._finished = True  # the whole body is out once this chunk is
+            yield chunk
+        if reply.drop_after is not None and reply.drop_after <= len(reply.chunks):
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        if reply.stall_after is not None:
+            await asyncio.Event().wait()
+        self._finished = True
+
+    async def aclose(self) -> None:
+        if not self._finished:
+            self._record.disconnected.set()
+
+
+class ScriptedTransport(httpx.AsyncBaseTransport):
+    """An ``httpx`` transport that answers each request with the next scripted step.
+
+    Attributes:
+        calls: every request received (method, path, headers, body; ``disconnected`` is set
+            when the client closed a reply before its end).
+    """
+
+    def __init__(self, script: Iterable[FakeStep] = (), *, wire: str | FakeWire = "openai") -> None:
+        self.wire = wire if isinstance(wire, FakeWire) else wire_for(wire)
+        self._script: collections.deque[FakeStep] = collections.deque(script)
+        self._served = 0
+        self.calls: list[RecordedRequest] = []
+
+    @property
+    def requests(self) -> list[Any]:
+        """The JSON body of every request, in order (``None`` for a request without one)."""
+        return [json.loads(call.body) if call.body else None for call in self.calls]
+
+    @property
+    def remaining(self) -> int:
+        """Steps not served yet."""
+        return len(self._script)
+
+    def add(self, *steps: FakeStep) -> None:
+        """Append steps to the script."""
+        self._script.extend(steps)
+
+    def next_reply(self, body: Any) -> ScriptedResponse:
+        """Render the next step for a request with ``body``.
+
+        Raises:
+            FakeScriptExhaustedError: no step is left.
+        """
+        if not self._script:
+            raise FakeScriptExhaustedError(_exhausted_message(self._served), backend="fake")
+        self._served += 1
+        return self.wire.render(self._script.popleft(), body)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        content = await request.aread()
+        record = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query.decode("ascii", "replace"),
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=content,
+        )
+        self.calls.append(record)
+        reply = self.next_reply(json.loads(content) if content else None)
+        return httpx.Response(
+            reply.status,
+            headers=[("content-type", "text/event-stream"), *reply.headers]
+            if not any(name.lower() == "content-type" for name, _ in reply.headers)
+            else list(reply.headers),
+            stream=_ChunkStream(reply, record),
+        )
+
+
+def script_handler(
+    steps: Iterable[FakeStep], *, wire: str | FakeWire = "openai"
+) -> Callable[[RecordedRequest], ScriptedResponse]:
+    """A `ScriptedServer` handler serving ``steps`` in order, rendered in ``wire``.
+
+    When the steps run out the server answers 410 with a message saying so.
+    """
+    transport = ScriptedTransport(steps, wire=wire)
+
+    def handle(request: RecordedRequest) -> ScriptedResponse:
+        try:
+            return transport.next_reply(request.json() if request.body else None)
+        except FakeScriptExhaustedError as error:
+            return ScriptedResponse.json({"error": error.message}, status=410)
+
+    return handle
+
+
+# --- the fake backend ----------------------------------------------------------------------
+
+
+async def _no_wait(delay: float) -> None:
+    """Back-off of the fake: deterministic and instant."""
+
+
+class FakeLLM:
+    """The ``fake`` backend: scripted replies through the real adapter of a wire format.
+
+    Args:
+        script: the steps, served one per HTTP request.
+        wire: the wire format to speak (``openai`` by default).
+        config: the bound model config (default model ``fake-model``).
+        name: the backend name.
+        transport: a `ScriptedTransport` to use instead of one built from ``script``
+            (copies from `with_config` share it).
+        max_retries: the real adapter's retries; retried requests take the next step.
+    """
+
+    def __init__(
+        self,
+        script: Iterable[FakeStep] = (),
+        *,
+        wire: str = "openai",
+        config: NormalizedModelConfig | None = None,
+        name: str = "fake",
+        transport: ScriptedTransport | None = None,
+        max_retries: int = 2,
+    ) -> None:
+        self.transport = transport if transport is not None else ScriptedTransport(script, wire=wire)
+        if transport is not None and script:
+            self.transport.add(*script)
+        self.name = name
+        self.config = config or NormalizedModelConfig(model=FAKE_MODEL)
+        self.max_retries = max_retries
+        self.delays: list[float] = []
+        self._inner = self.transport.wire.adapter(
+            FakeAdapterOptions(
+                name=name,
+                config=self.config,
+                transport=self.transport,
+                sleep=self._record_delay,
+                rand=lambda: 0.5,
+                max_retries=max_retries,
+            )
+        )
+
+    async def _record_delay(self, delay: float) -> None:
+        self.delays.append(delay)
+
+    def __repr__(self) -> str:
+        return (
+            f"FakeLLM(name={self.name!r}, wire={self.transport.wire.name!r}, "
+            f"model={self.config.model!r}, remaining={self.transport.remaining})"
+        )
+
+    @property
+    def requests(self) -> list[Any]:
+        """Every JSON request body the fake was sent, in order."""
+        return self.transport.requests
+
+    def add(self, *steps: FakeStep) -> None:
+        """Append steps to the script."""
+        self.transport.add(*steps)
+
+    def capabilities(self) -> Capabilities:
+        """Everything a chat backend can do, except model management."""
+        return Capabilities(
+            streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
+        )
+
+    def with_config(self, config: NormalizedModelConfig) -> FakeLLM:
+        """A copy bound to ``config`` that shares this fake's script and recordings."""
+        return FakeLLM(
+            wire=self.transport.wire.name,
+            config=config,
+            name=self.name,
+            transport=self.transport,
+            max_retries=self.max_retries,
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        config: NormalizedModelConfig | None = None,
+    ) -> AIResponse:
+        """The next scripted reply, through the real non-streaming parser."""
+        response: AIResponse = await self._inner.complete(messages, tools=tools, config=config)
+        return response
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        tools: Sequence[ToolDefinition] = (),
+        config: NormalizedModelConfig | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        """The next scripted reply, streamed through the real stream parser."""
+        events: AsyncIterator[StreamEvent] = self._inner.stream(messages, tools=tools, config=config)
+        return events
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        """The bound model, the only one the fake knows."""
+        return (AIModel(name=self.config.model, owned_by="fake", details={"source": "fake"}),)
+
+    def count_tokens(self, text: str) -> int:
+        """One token per four characters, like the real backends' estimate."""
+        return math.ceil(len(text) / 4)
+
+    def context_limit(self) -> int:
+        """The configured context length, else the table's, else 4096."""
+        return context_limit_for("fake", self.config.model, self.config)
+
+    async def aclose(self) -> None:
+        """Close the inner adapter."""
+        await self._inner.aclose()
+
+
+# --- the OpenAI chat-completions wire ------------------------------------------------------
+
+_ERROR_TYPES = {
+    "overloaded": "overloaded_error",
+    "rate_limit": "rate_limit_error",
+    "server": "server_error",
+    "context_length": "context_length_exceeded",
+}
+
+
+def _sse(payloads: Iterable[Any], *, done: bool) -> tuple[bytes, ...]:
+    events = [render_sse([ServerSentEvent(data=json.dumps(p, ensure_ascii=False))]) for p in payloads]
+    if done:
+        events.append(render_sse([ServerSentEvent(data="[DONE]")]))
+    return tuple(events)
+
+
+def _failure(step: HTTPFailure) -> ScriptedResponse:
+    if isinstance(step.body, bytes | str):
+        body = step.body.encode() if isinstance(step.body, str) else step.body
+        return ScriptedResponse(
+            status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
+        )
+    return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
+
+
+def _openai_error(step: MidStreamError) -> dict[str, Any]:
+    return {
+        "error": {"message": step.message, "type": _ERROR_TYPES[step.kind], "code": _ERROR_TYPES[step.kind]}
+    }
+
+
+def render_openai_step(step: FakeStep, body: Any) -> ScriptedResponse:
+    """A step as the OpenAI chat-completions API would send it (SSE when ``stream`` is set)."""
+    stream = isinstance(body, Mapping) and bool(body.get("stream"))
+    if isinstance(step, HTTPFailure):
+        return _failure(step)
+    if isinstance(step, AIResponse):
+        if not stream:
+            return ScriptedResponse.json(openai_wire.render_completion(step))
+        return ScriptedResponse(chunks=_sse(openai_wire.render_stream(step), done=True))
+    if isinstance(step, MidStreamError):
+        if not stream:
+            return ScriptedResponse.json(_openai_error(step))
+        head = openai_wire.render_stream(step.response)[: step.after]
+        return ScriptedResponse(chunks=_sse([*head, _openai_error(step)], done=False))
+    if not stream:
+        text = json.dumps(openai_wire.render_completion(step.response)).encode()
+        return ScriptedResponse(
+            headers={"content-type": "application/json"},
+            chunks=(text[: len(text) // 2],),
+            drop_after=1 if step.drop else None,
+        )
+    head = openai_wire.render_stream(step.response)
+    # The finish chunk (and the usage chunk after it) would say the model finished.
+    unfinished = [chunk for chunk in head if not _finishes(chunk)][: step.after]
+    return ScriptedResponse(
+        chunks=_sse(unfinished, done=False), drop_after=len(unfinished) if step.drop else None
+    )
+
+
+def _finishes(chunk: Mapping[str, Any]) -> bool:
+    choices = chunk.get("choices") or []
+    return not choices or any(isinstance(c, Mapping) and c.get("finish_reason") for c in choices)
+
+
+def openai_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(ids of assistant tool calls, ids answered by tool messages) in an OpenAI request body."""
+    messages = body.get("messages", []) if isinstance(body, Mapping) else []
+    calls = tuple(
+        str(call["id"])
+        for message in messages
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or ()
+    )
+    results = tuple(str(m["tool_call_id"]) for m in messages if m.get("role") == "tool")
+    return calls, results
+
+
+def _openai_adapter(options: FakeAdapterOptions) -> Any:
+    from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
+
+    return OpenAICompatibleLLM(
+        name=options.name,
+        config=options.config,
+        base_url="http://fake.invalid/v1",
+        transport=options.transport,
+        retry=RetryPolicy(max_retries=options.max_retries),
+        sleep=options.sleep,
+        rand=options.rand,
+    )
+
+
+register_wire(
+    FakeWire(name="openai", render=render_openai_step, adapter=_openai_adapter, tool_ids=openai_tool_ids)
+)
