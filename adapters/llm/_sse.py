@@ -23,6 +23,7 @@ import attrs
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "render_sse"]
 
+_BOM = b"\xef\xbb\xbf"
 _LF = 0x0A
 _CR = 0x0D
 _NEWLINES = ("\n", "\r\n", "\r")
@@ -54,9 +55,10 @@ class SSEDecoder:
     name, or between the CR and LF of a line ending.
     """
 
-    __slots__ = ("_data", "_event", "_last_id", "_pending", "_retry", "_skip_lf")
+    __slots__ = ("_data", "_event", "_head", "_last_id", "_pending", "_retry", "_skip_lf")
 
     def __init__(self) -> None:
+        self._head: bytes | None = b""  # the first bytes, until we know whether they are a BOM
         self._pending: list[bytes] = []
         self._skip_lf = False
         self._data: list[str] = []
@@ -68,6 +70,16 @@ class SSEDecoder:
         """Decode one read; return the events it completed (often none or one)."""
         if not chunk:
             return []
+        if self._head is not None:
+            # A UTF-8 byte order mark at the very start of the stream is dropped.
+            head = self._head + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._head = head
+                return []
+            self._head = None
+            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
+            if not chunk:
+                return []
         if self._skip_lf:
             # The previous read ended with CR; an LF opening this one belongs to it.
             self._skip_lf = False
@@ -111,6 +123,9 @@ class SSEDecoder:
         dispatched here; whether the stream was *complete* is for the caller to decide
         (``[DONE]``, a finish reason, ``message_stop``…).
         """
+        if self._head:
+            self._pending.append(self._head)  # a stream of one or two bytes, not a BOM
+        self._head = None
         if self._pending:
             line = b"".join(self._pending)
             self._pending = []
