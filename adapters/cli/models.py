@@ -1,0 +1,333 @@
+"""``cw backends``, ``cw models`` and the model-management commands ``pull``, ``rm``, ``show``, ``ps``.
+
+Listing goes through the LLM port of a backend; downloading, removing and inspecting go through
+its model-management port, which only self-hosted backends (Ollama) offer. A backend without
+one makes the command fail with a `NotSupportedError` that says so, and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+import click
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from adapters.cli.app import CliApp, stderr_console, stdout_console
+from adapters.cli.render import model_json
+from domain.errors import AgentError
+from domain.model_config import AIModel, Capabilities, ModelPullProgress
+from domain.ports import ModelManagementPort
+
+__all__ = ["backends", "models", "ps", "pull", "rm", "show"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return ""
+    size = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""  # pragma: no cover - the loop always returns
+
+
+def _backend_option(command: F) -> F:
+    command = click.option("--base-url", help="Override the backend's base URL.")(command)
+    return click.option("--backend", "-b", help="Backend to use (default: the configured default).")(command)
+
+
+def _json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(command)
+
+
+# --- backends ------------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class _BackendRow:
+    name: str
+    driver: str
+    default: bool
+    model: str | None
+    problem: str | None
+    capabilities: Capabilities | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "driver": self.driver,
+            "default": self.default,
+            "model": self.model,
+            "configured": self.problem is None,
+            "problem": self.problem,
+            "capabilities": attrs.asdict(self.capabilities) if self.capabilities is not None else None,
+        }
+
+
+async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
+    from adapters.container import backend_problem
+
+    container = app.container()
+    registry = container.backends()
+    settings = container.settings()
+    rows = []
+    for name in registry.names():
+        entry = registry.get(name)
+        problem = backend_problem(settings, name)
+        capabilities: Capabilities | None = None
+        model: str | None = None
+        try:
+            model = registry.config_for_backend(name).model
+            adapter = registry.for_backend(name)
+        except AgentError as error:
+            problem = problem or error.message
+        else:
+            try:
+                capabilities = adapter.capabilities()
+            finally:
+                await adapter.aclose()
+        rows.append(
+            _BackendRow(
+                name=name,
+                driver=entry.driver,
+                default=name == registry.default_backend,
+                model=model,
+                problem=problem,
+                capabilities=capabilities,
+            )
+        )
+    return registry.default_backend, rows
+
+
+@click.command()
+@_json_option
+@click.pass_obj
+def backends(app: CliApp, as_json: bool) -> None:
+    """List the backends: which is the default, what each can do, and whether it is configured."""
+    default, rows = asyncio.run(_describe_backends(app))
+    if as_json:
+        _print_json({"default": default, "backends": [row.to_json() for row in rows]})
+        return
+    table = Table("backend", "model", "stream", "tools", "vision", "models", "status", box=None)
+    problems = []
+    for row in rows:
+        caps = row.capabilities
+
+        def mark(flag: bool | None) -> str:
+            return "yes" if flag else ("no" if flag is not None else "?")
+
+        name = f"{row.name} (default)" if row.default else row.name
+        if row.problem is not None:
+            problems.append(f"{row.name}: {row.problem}")
+        table.add_row(
+            name,
+            row.model or "",
+            mark(caps.streaming if caps else None),
+            mark(caps.function_calling if caps else None),
+            mark(caps.vision if caps else None),
+            mark(caps.model_management if caps else None),
+            "ready" if row.problem is None else "not configured",
+        )
+    console = stdout_console()
+    console.print(table)
+    for problem in problems:
+        console.print(f"[dim]{escape(problem)}[/dim]")
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+async def _list_models(
+    app: CliApp, backend: str | None, base_url: str | None, detailed: bool
+) -> list[AIModel]:
+    name = backend or app.default_backend()
+    registry = app.container(backend=name, base_url=base_url).backends()
+    adapter = registry.for_backend(name)
+    try:
+        return list(await adapter.list_models(detailed=detailed))
+    finally:
+        await adapter.aclose()
+
+
+def _models_table(rows: list[AIModel], *, detailed: bool) -> Table:
+    columns = ["model", "owner / family", "size", "context"]
+    if detailed:
+        columns += ["parameters", "quantization", "capabilities"]
+    table = Table(*columns, box=None)
+    for model in rows:
+        cells = [
+            model.name,
+            model.owned_by or model.family or "",
+            _size(model.size),
+            str(model.context_length or ""),
+        ]
+        if detailed:
+            cells += [model.parameter_size or "", model.quantization or "", ", ".join(model.capabilities)]
+        table.add_row(*cells)
+    return table
+
+
+@click.command()
+@_backend_option
+@click.option("--detailed", is_flag=True, help="Fetch more about each model (slower).")
+@_json_option
+@click.pass_obj
+def models(app: CliApp, backend: str | None, base_url: str | None, detailed: bool, as_json: bool) -> None:
+    """List the models a backend offers."""
+    rows = asyncio.run(_list_models(app, backend, base_url, detailed))
+    if as_json:
+        _print_json([model_json(model) for model in rows])
+        return
+    stdout_console().print(_models_table(rows, detailed=detailed))
+
+
+# --- model management ----------------------------------------------------------------------------
+
+
+async def _with_manager(
+    app: CliApp,
+    backend: str | None,
+    base_url: str | None,
+    action: Callable[[ModelManagementPort], Awaitable[T]],
+) -> T:
+    name = backend or app.default_backend()
+    manager = app.container(backend=name, base_url=base_url).backends().model_manager(name)
+    try:
+        return await action(manager)
+    finally:
+        close = getattr(manager, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class _PullDisplay:
+    """One rich progress bar per layer, with speed and time left; status lines in between."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, TaskID] = {}
+        self._status: TaskID | None = None
+
+    def __call__(self, update: ModelPullProgress) -> None:
+        if update.digest and update.total:
+            task = self._tasks.get(update.digest)
+            label = f"{update.status.split(' ')[0]} {update.digest.removeprefix('sha256:')[:12]}"
+            if task is None:
+                task = self._progress.add_task(label, total=update.total)
+                self._tasks[update.digest] = task
+            self._progress.update(
+                task, total=update.total, completed=update.completed or 0, description=label
+            )
+            return
+        if self._status is None:
+            self._status = self._progress.add_task(update.status, total=None, visible=True)
+        else:
+            self._progress.update(self._status, description=update.status)
+
+
+@click.command()
+@click.argument("model")
+@_backend_option
+@click.pass_obj
+def pull(app: CliApp, model: str, backend: str | None, base_url: str | None) -> None:
+    """Download MODEL, showing progress per layer (Ollama)."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=False,
+    )
+
+    async def action(manager: ModelManagementPort) -> None:
+        with progress:
+            await manager.pull(model, on_progress=_PullDisplay(progress))
+
+    asyncio.run(_with_manager(app, backend, base_url, action))
+    click.echo(f"pulled {model}")
+
+
+@click.command()
+@click.argument("model")
+@_backend_option
+@click.pass_obj
+def rm(app: CliApp, model: str, backend: str | None, base_url: str | None) -> None:
+    """Remove MODEL from the backend (Ollama)."""
+
+    async def action(manager: ModelManagementPort) -> None:
+        await manager.delete(model)
+
+    asyncio.run(_with_manager(app, backend, base_url, action))
+    click.echo(f"deleted {model}")
+
+
+@click.command()
+@click.argument("model")
+@_backend_option
+@_json_option
+@click.pass_obj
+def show(app: CliApp, model: str, backend: str | None, base_url: str | None, as_json: bool) -> None:
+    """Show the details of MODEL (Ollama)."""
+
+    async def action(manager: ModelManagementPort) -> AIModel:
+        return await manager.show(model)
+
+    details = asyncio.run(_with_manager(app, backend, base_url, action))
+    described = model_json(details)
+    if as_json:
+        _print_json(described)
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in described.items():
+        if isinstance(value, dict):
+            for sub_key, sub_value in value.items():
+                text = sub_value if isinstance(sub_value, str) else json.dumps(sub_value, ensure_ascii=False)
+                table.add_row(f"{key}.{sub_key}", text)
+        elif isinstance(value, list):
+            table.add_row(key, ", ".join(map(str, value)))
+        else:
+            table.add_row(key, _size(value) if key == "size" else str(value))
+    stdout_console().print(table)
+
+
+@click.command()
+@_backend_option
+@_json_option
+@click.pass_obj
+def ps(app: CliApp, backend: str | None, base_url: str | None, as_json: bool) -> None:
+    """List the models loaded in memory now (Ollama)."""
+
+    async def action(manager: ModelManagementPort) -> list[AIModel]:
+        return list(await manager.running())
+
+    rows = asyncio.run(_with_manager(app, backend, base_url, action))
+    if as_json:
+        _print_json([model_json(model) for model in rows])
+        return
+    stdout_console().print(_models_table(rows, detailed=False))

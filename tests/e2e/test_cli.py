@@ -1,0 +1,458 @@
+"""``cw`` end to end: exit codes, stdout, the --json shape, one-line errors, and no leaked key.
+
+Every test runs ``main(argv)`` for real: the container, the Hugging Face adapter, the engine
+and `RunAgent` are the production ones; the router is played by ``httpx.MockTransport``
+(see conftest), and ``cw demo`` brings its own loopback HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.cli.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_MAX_TURNS
+from adapters.cli.main import main
+from adapters.container import Container
+from domain.errors import (
+    AuthenticationError,
+    ConfigError,
+    NotSupportedError,
+    PermissionDeniedError,
+    ToolError,
+)
+from tests.e2e.conftest import HF_KEY, Router, hf_environ, lines, text_reply, tool_reply
+
+Build = Callable[..., Container]
+
+
+def run_cw(
+    capsys: pytest.CaptureFixture[str], argv: list[str], container: Container | None = None, **kw: Any
+) -> tuple[int, str, str]:
+    code = main(argv, container=container, **kw)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_no_key(*outputs: str) -> None:
+    for output in outputs:
+        assert HF_KEY not in output
+        assert HF_KEY[3:] not in output
+
+
+# --- cw run ------------------------------------------------------------------------------------
+
+
+def test_run_streams_the_answer_to_stdout(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.stream(text_reply("Bonjour, 世界! Ça va?"), headers={"x-inference-provider": "together"})
+    code, out, err = run_cw(capsys, ["run", "Say hello"], hf_container())
+    assert code == 0, err
+    assert out == "Bonjour, 世界! Ça va?\n"
+    body = router.bodies()[0]
+    assert body["stream"] is True
+    assert body["messages"][-1] == {"role": "user", "content": "Say hello"}
+    assert router.requests[0].headers["authorization"] == f"Bearer {HF_KEY}"
+    assert_no_key(out, err)
+
+
+def test_run_json_is_exactly_one_object_with_the_documented_keys(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.stream(text_reply("forty-two"))
+    code, out, err = run_cw(
+        capsys,
+        [
+            "run",
+            "answer?",
+            "--json",
+            "--system",
+            "Be terse.",
+            "--model",
+            "org/model",
+            "--provider",
+            "cheapest",
+        ],
+        hf_container(),
+    )
+    assert code == 0, err
+    data = json.loads(out)  # the whole of stdout is one JSON document
+    assert set(data) == {"content", "thinking", "finish_reason", "usage", "model", "tool_calls", "messages"}
+    assert data["content"] == "forty-two"
+    assert data["thinking"] is None
+    assert data["finish_reason"] == "stop"
+    assert data["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    assert data["tool_calls"] == []
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    body = router.bodies()[0]
+    assert body["model"] == "org/model:cheapest"
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+
+
+def test_run_with_the_read_tool_runs_it_and_sends_the_result_back(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("première ligne\nsecond line\n", encoding="utf-8")
+    router.stream(
+        tool_reply(
+            ("call_a", "read", {"file_path": "a.txt"}), ("call_b", "read", {"file_path": "../etc/passwd"})
+        )
+    )
+    router.stream(text_reply("The file starts with première."))
+    code, out, err = run_cw(
+        capsys,
+        ["run", "read a.txt", "--tool", "read", "--workspace", str(tmp_path), "--json"],
+        hf_container(),
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    roles = [m["role"] for m in data["messages"]]
+    assert roles == ["user", "assistant", "tool", "tool", "assistant"]
+    first, second = data["messages"][2], data["messages"][3]
+    assert first["tool_call_id"] == "call_a"
+    assert first["name"] == "read"
+    assert "première ligne" in first["content"]
+    assert second["tool_call_id"] == "call_b"
+    assert second.get("is_error") is True  # outside the workspace: an error the model can read
+    assert data["messages"][1]["tool_calls"][0] == {
+        "id": "call_a",
+        "name": "read",
+        "arguments": {"file_path": "a.txt"},
+    }
+    assert data["usage"]["total_tokens"] == 29 + 18
+    # the second request carried both results, in call order, with matching ids
+    sent = router.bodies()[1]["messages"]
+    assert [m.get("tool_call_id") for m in sent if m["role"] == "tool"] == ["call_a", "call_b"]
+    assert [tool["function"]["name"] for tool in router.bodies()[0]["tools"]] == ["read"]
+    assert "read" in err  # tool activity shown on stderr
+
+
+def test_run_without_stream_prints_the_answer_once(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.stream(text_reply("all at once"))
+    code, out, _ = run_cw(capsys, ["run", "x", "--no-stream"], hf_container())
+    assert code == 0
+    assert out == "all at once\n"
+
+
+def test_run_passes_sampling_options(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.stream(text_reply("ok"))
+    code, _, err = run_cw(capsys, ["run", "x", "--temperature", "0.2", "--max-tokens", "64"], hf_container())
+    assert code == 0, err
+    body = router.bodies()[0]
+    assert body["temperature"] == 0.2
+    assert body["max_tokens"] == 64
+
+
+def test_run_warns_on_stderr_when_a_setting_is_clamped(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.stream(text_reply("ok"))
+    code, out, err = run_cw(capsys, ["run", "x", "--temperature", "9"], hf_container())
+    assert code == 0
+    assert out == "ok\n"
+    assert "warning" in err
+    assert router.bodies()[0]["temperature"] == 2.0
+
+
+def test_image_that_does_not_exist_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], hf_container: Build
+) -> None:
+    code, out, err = run_cw(capsys, ["run", "x", "--image", "/no/such/cat.png"], hf_container())
+    assert code == 2
+    assert "no such image file" in err
+    assert out == ""
+
+
+def test_image_file_is_sent_as_a_data_uri(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build, tmp_path: Path
+) -> None:
+    image = tmp_path / "dot.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    router.stream(text_reply("a dot"))
+    code, _, err = run_cw(capsys, ["run", "what is it?", "--image", str(image)], hf_container())
+    assert code == 0, err
+    content = router.bodies()[0]["messages"][-1]["content"]
+    assert any(part.get("type") == "image_url" for part in content)
+    assert any(
+        part["image_url"]["url"].startswith("data:image/png;base64,")
+        for part in content
+        if "image_url" in part
+    )
+
+
+def test_max_turns_stops_with_its_own_exit_code(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("x")
+    router.stream(tool_reply(("c1", "read", {"file_path": "a.txt"})))
+    code, out, err = run_cw(
+        capsys,
+        ["run", "loop", "--tool", "read", "--workspace", str(tmp_path), "--max-turns", "1", "--json"],
+        hf_container(),
+    )
+    assert code == EXIT_MAX_TURNS
+    assert json.loads(out)["tool_calls"][0]["id"] == "c1"
+    assert len(lines(err)) >= 1
+    assert "--max-turns" in lines(err)[-1]
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_unknown_backend_is_one_line_listing_the_valid_names(
+    capsys: pytest.CaptureFixture[str], hf_container: Build
+) -> None:
+    code, out, err = run_cw(capsys, ["run", "x", "--backend", "gpt5"], hf_container())
+    assert code == EXIT_CODES[ConfigError]
+    assert out == ""
+    assert len(lines(err)) == 1
+    assert err.startswith("cw: error: unknown backend 'gpt5'")
+    assert "huggingface" in err
+
+
+def test_missing_key_says_how_to_get_one(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+    environ = hf_environ()
+    del environ["HUGGINGFACE_API_KEY"]
+    code, _, err = run_cw(capsys, ["run", "x"], hf_container(environ))
+    assert code == EXIT_CODES[ConfigError]
+    assert len(lines(err)) == 1
+    assert "HUGGINGFACE_API_KEY" in err
+    assert "Traceback" not in err
+
+
+def test_a_401_echoing_the_key_never_shows_it(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build, tmp_path: Path
+) -> None:
+    router.json({"error": f"Invalid credentials in Authorization header: Bearer {HF_KEY}"}, status=401)
+    code, out, err = run_cw(capsys, ["run", "x"], hf_container())
+    assert code == EXIT_CODES[AuthenticationError]
+    assert len(lines(err)) == 1
+    assert "HUGGINGFACE_API_KEY" in err
+    assert_no_key(out, err)
+
+
+def test_a_403_explains_the_token_permission(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.json({"error": "forbidden"}, status=403)
+    code, _, err = run_cw(capsys, ["run", "x", "--json"], hf_container())
+    assert code == EXIT_CODES[PermissionDeniedError]
+    assert "Make calls to Inference Providers" in err
+    assert len(lines(err)) == 1
+
+
+def test_unknown_tool_is_a_tool_error(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+    code, _, err = run_cw(capsys, ["run", "x", "--tool", "bash"], hf_container())
+    assert code == EXIT_CODES[ToolError]
+    assert "bash" in err
+    assert len(lines(err)) == 1
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_sending_the_key(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    code, _, err = run_cw(
+        capsys, ["run", "x", "--base-url", "http://example.com/v1"], None, environ=hf_environ()
+    )
+    assert code == EXIT_CODES[ConfigError]
+    assert "http" in err
+    assert router.requests == []
+
+
+def test_unexpected_errors_are_one_line_without_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, hf_container: Build
+) -> None:
+    def explode(*args: object, **kwargs: object) -> int:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr("adapters.cli.run.run_once", explode)
+    code, _, err = run_cw(capsys, ["run", "x"], hf_container())
+    assert code == 1
+    assert lines(err) == ["cw: error: unexpected RuntimeError: kaboom; please report this as a bug"]
+
+
+def test_ctrl_c_exits_130_with_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, hf_container: Build
+) -> None:
+    def interrupt(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("adapters.cli.run.run_once", interrupt)
+    code, _, err = run_cw(capsys, ["run", "x"], hf_container())
+    assert code == EXIT_INTERRUPTED
+    assert lines(err) == ["cw: interrupted"]
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cw(capsys, ["run"], environ={})
+    assert code == 2
+    assert "PROMPT" in err
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cw(capsys, ["--help"], environ={})
+    assert code == 0
+    for command in ("run", "chat", "backends", "models", "pull", "rm", "show", "ps", "demo"):
+        assert f"  {command} " in out or f"  {command}\n" in out
+
+
+# --- cw chat -----------------------------------------------------------------------------------
+
+
+def test_chat_reads_piped_lines_and_keeps_the_conversation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, router: Router, hf_container: Build
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("first question\n\nsecond question\n/exit\nnever sent\n"))
+    router.stream(text_reply("first answer"))
+    router.stream(text_reply("second answer"))
+    code, out, err = run_cw(capsys, ["chat", "--system", "You are kind."], hf_container())
+    assert code == 0, err
+    assert out == "first answer\nsecond answer\n"
+    assert len(router.requests) == 2
+    second = router.bodies()[1]["messages"]
+    assert [(m["role"], m["content"]) for m in second] == [
+        ("system", "You are kind."),
+        ("user", "first question"),
+        ("assistant", "first answer"),
+        ("user", "second question"),
+    ]
+
+
+def test_chat_json_prints_one_object_per_turn(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, router: Router, hf_container: Build
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a\nb\n"))
+    router.stream(text_reply("one"))
+    router.stream(text_reply("two"))
+    code, out, _ = run_cw(capsys, ["chat", "--json"], hf_container())
+    assert code == 0
+    objects = [json.loads(line) for line in out.splitlines()]
+    assert [o["content"] for o in objects] == ["one", "two"]
+    assert len(objects[1]["messages"]) == 4
+
+
+def test_chat_survives_a_failed_turn(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, router: Router, hf_container: Build
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a\nb\n"))
+    router.json({"error": "bad request: temperature"}, status=400)
+    router.stream(text_reply("recovered"))
+    code, out, err = run_cw(capsys, ["chat"], hf_container())
+    assert code == 0
+    assert out == "recovered\n"
+    assert len(lines(err)) == 1
+    assert err.startswith("cw: error:")
+
+
+# --- cw backends / models / model management ----------------------------------------------------
+
+
+def test_backends_json_lists_names_default_capabilities_and_configuration(
+    capsys: pytest.CaptureFixture[str], hf_container: Build
+) -> None:
+    code, out, err = run_cw(capsys, ["backends", "--json"], hf_container())
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["default"] == "huggingface"
+    rows = {row["name"]: row for row in data["backends"]}
+    assert {"huggingface", "claude"} <= set(rows)
+    hf = rows["huggingface"]
+    assert hf["configured"] is True
+    assert hf["default"] is True
+    assert hf["capabilities"]["streaming"] is True
+    assert hf["capabilities"]["model_management"] is False
+    assert hf["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert rows["claude"]["configured"] is False
+    assert "ANTHROPIC_API_KEY" in rows["claude"]["problem"]
+    assert_no_key(out, err)
+
+
+def test_backends_table_is_readable(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+    code, out, _ = run_cw(capsys, ["backends"], hf_container())
+    assert code == 0
+    assert "huggingface (default)" in out
+    assert "not configured" in out
+
+
+def test_models_json_from_the_router(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.json(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": "Qwen/Qwen3-8B",
+                    "owned_by": "Qwen",
+                    "providers": [{"provider": "together", "status": "live", "context_length": 32768}],
+                }
+            ],
+        }
+    )
+    code, out, err = run_cw(capsys, ["models", "--backend", "huggingface", "--json"], hf_container())
+    assert code == 0, err
+    data = json.loads(out)
+    assert data[0]["name"] == "Qwen/Qwen3-8B"
+    assert router.requests[0].url.path.endswith("/models")
+
+
+def test_models_table_falls_back_to_the_curated_list(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.replies.append(httpx.Response(503, json={"error": "down"}))
+    code, out, _ = run_cw(capsys, ["models"], hf_container())
+    assert code == 0
+    assert "meta-llama/Llama-3.1-8B-Instruct" in out
+
+
+@pytest.mark.parametrize("argv", [["pull", "llama3.1"], ["rm", "llama3.1"], ["show", "llama3.1"], ["ps"]])
+def test_model_management_on_hf_is_not_supported(
+    capsys: pytest.CaptureFixture[str], hf_container: Build, argv: list[str]
+) -> None:
+    code, out, err = run_cw(capsys, [*argv, "--backend", "huggingface"], hf_container())
+    assert code == EXIT_CODES[NotSupportedError]
+    assert out == ""
+    assert len(lines(err)) == 1
+    assert "does not manage models" in err
+
+
+# --- cw demo -----------------------------------------------------------------------------------
+
+
+def test_demo_runs_offline_through_the_real_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cw(capsys, ["demo", "--delay", "0"], environ={})
+    assert code == 0, err
+    assert "静夜思" in out
+    assert "床前明月光" in out
+    assert "Chinese Worker" in out
+    assert "read" in err  # the tool calls were shown as they ran
+
+
+def test_demo_json_shows_the_parallel_tool_calls(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cw(capsys, ["demo", "--delay", "0", "--json"], environ={})
+    assert code == 0, err
+    data = json.loads(out)
+    assistant = data["messages"][1]
+    assert [call["arguments"]["file_path"] for call in assistant["tool_calls"]] == ["poem.txt", "notes.md"]
+    assert [m["tool_call_id"] for m in data["messages"] if m["role"] == "tool"] == [
+        "call_demo_poem",
+        "call_demo_notes",
+    ]
+    assert data["thinking"] is None
+    assert assistant["thinking"] == "Two files to look at; I can read both at once."
+    assert "床前明月光" in data["content"]
