@@ -122,3 +122,29 @@ def test_redact_masks_only_set_secrets() -> None:
         "OPENAI_MODEL": "gpt-4o",
         "ANTHROPIC_API_KEY": "",
     }
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_env_example_documents_every_variable_the_backends_read() -> None:
+    import re
+
+    example = (REPO / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    read_by_code: set[str] = set()
+    for source in (REPO / "adapters" / "llm").rglob("settings.py"):
+        text = source.read_text()
+        quoted = set(re.findall(r"[\"'`]((?:HUGGINGFACE|OLLAMA|OPENAI|ANTHROPIC)_[A-Z_]+)[\"'`]", text))
+        constants = set(re.findall(r"^([A-Z_]+)\s*[:=]", text, flags=re.MULTILINE))
+        read_by_code |= quoted - constants
+    assert read_by_code, "the backends' settings modules were not found"
+    assert read_by_code - documented == set()
+    assert {"AI_BACKEND", "CW_ENV", "CW_ENV_FILE"} <= documented
+
+
+def test_env_example_loads_as_valid_settings() -> None:
+    settings = Settings.load({}, env_file=REPO / ".env.example")
+    assert settings.default_backend == "huggingface"
+    assert settings.environment == "production"
+    assert settings.get("HUGGINGFACE_API_KEY") is None  # blank means unset
