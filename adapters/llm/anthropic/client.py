@@ -154,7 +154,8 @@ class AnthropicLLM:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
-        self._api_key = settings.require_key()
+        settings.validate()
+        self._api_key = settings.api_key or ""
         self.settings = settings
         self.name = name
         self.config = config or NormalizedModelConfig(model=settings.model, timeout=settings.timeout)

@@ -56,29 +56,21 @@ class AnthropicSettings:
     """
 
     api_key: str | None = attrs.field(default=None, repr=_mask)
-    base_url: str = attrs.field(default=DEFAULT_BASE_URL)
+    base_url: str = DEFAULT_BASE_URL
     model: str = DEFAULT_MODEL
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = 2
     thinking_budget: int | None = None
 
-    @base_url.validator
-    def _http_url(self, attribute: object, value: str) -> None:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"ANTHROPIC_BASE_URL {value!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}"
-            )
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AnthropicSettings:
         """Read the ``ANTHROPIC_*`` variables (``os.environ`` when ``environ`` is ``None``).
 
-        A missing key is not an error here, so a runtime without Claude still starts; the
-        adapter refuses to be built without one.
+        A missing key or a bad URL is not an error here, so a runtime without Claude still
+        starts; the adapter checks the settings (`validate`) when it is built.
 
         Raises:
-            ConfigError: a variable is set to something unusable; the message names it.
+            ConfigError: a number that does not parse or is out of range; the message names it.
         """
         env = os.environ if environ is None else environ
 
@@ -112,24 +104,34 @@ class AnthropicSettings:
             settings["thinking_budget"] = self.thinking_budget
         return settings
 
-    def require_key(self) -> str:
-        """The API key, checked before anything is sent.
+    def validate(self) -> None:
+        """Check the settings before anything is sent.
 
         Raises:
-            ConfigError: no key, or a key that would travel in clear text to another host.
+            ConfigError: no key, a base URL that is not http(s), the key about to travel in
+                clear text to another host, or a nonsensical timeout or retry count.
         """
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"ANTHROPIC_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, not {self.base_url!r}"
+            )
         if not self.api_key:
             raise ConfigError(
                 "the claude backend needs an API key: set ANTHROPIC_API_KEY "
                 "(create one at https://console.anthropic.com/settings/keys)"
             )
-        parts = urlsplit(self.base_url)
-        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise ConfigError(
-                f"ANTHROPIC_BASE_URL {self.base_url!r} is plain http to another host; the API key "
-                "would travel unencrypted. Use https (plain http is allowed only for localhost)"
+                f"refusing to send the Anthropic key over plain http to {parts.hostname}: use an https:// "
+                "ANTHROPIC_BASE_URL (plain http is only allowed to localhost)"
             )
-        return self.api_key
+        if not self.model.strip():
+            raise ConfigError(f"ANTHROPIC_MODEL is empty; the default is {DEFAULT_MODEL}")
+        if not self.timeout > 0:
+            raise ConfigError(f"ANTHROPIC_TIMEOUT must be a positive number of seconds, not {self.timeout}")
+        if self.max_retries < 0:
+            raise ConfigError(f"ANTHROPIC_MAX_RETRIES must be 0 or more, not {self.max_retries}")
 
 
 def _number(text: str | None, name: str, kind: type[Any], default: Any, *, minimum: float) -> Any:
@@ -145,7 +147,8 @@ def _number(text: str | None, name: str, kind: type[Any], default: Any, *, minim
 
 
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

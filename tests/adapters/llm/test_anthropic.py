@@ -382,7 +382,6 @@ def test_settings_from_env_defaults_and_overrides() -> None:
     [
         {"ANTHROPIC_TIMEOUT": "soon"},
         {"ANTHROPIC_TIMEOUT": "-1"},
-        {"ANTHROPIC_BASE_URL": "api.anthropic.com"},
         {"ANTHROPIC_THINKING_BUDGET": "100"},
         {"ANTHROPIC_MAX_RETRIES": "-2"},
     ],
@@ -397,6 +396,10 @@ def test_the_adapter_refuses_to_start_without_a_key_or_over_plain_http() -> None
         AnthropicLLM(settings=AnthropicSettings.from_env({}))
     with pytest.raises(ConfigError, match="https"):
         AnthropicLLM(settings=AnthropicSettings(api_key=KEY, base_url="http://example.com/v1"))
+    with pytest.raises(ConfigError, match="ANTHROPIC_BASE_URL"):
+        AnthropicLLM(
+            settings=AnthropicSettings.from_env({"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": "api.x"})
+        )
     AnthropicLLM(settings=AnthropicSettings(api_key=KEY, base_url="http://localhost:9/v1"))
 
 

@@ -1,0 +1,284 @@
+"""`OpenAILLM`: OpenAI's chat completions, as a thin layer over `OpenAICompatibleLLM`.
+
+Why so little code: OpenAI's wire format is the one the shared OpenAI-compatible client
+already speaks (one SSE decoder, one tool-call accumulator, one request mapping). What is
+OpenAI's own lives here:
+
+- newer models (gpt-4o, gpt-4.1, gpt-5, the o-series) take ``max_completion_tokens``;
+  ``max_tokens`` is refused by the reasoning models;
+- reasoning models (o-series, gpt-5) refuse ``temperature``, ``top_p`` and the penalties:
+  they are not sent, with a warning; ``reasoning_effort`` is sent to them when configured;
+- OpenAI's error bodies: ``insufficient_quota`` comes as a 429 but waiting does not help,
+  so it is a `PermissionDeniedError` (not retried) telling the user to check billing;
+  ``context_length_exceeded`` is a `ContextLengthExceededError` (A's classifier);
+- ``OpenAI-Organization``, the ``x-request-id`` of each reply, and a model list that knows
+  context windows from the model-limits table, with a static fallback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import httpx
+
+from adapters.llm._errors import redact_secrets
+from adapters.llm._http import Clocks, RetryPolicy, StatusFailure
+from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
+from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
+from application.model_limits import limits_for
+from domain.errors import LLMError, PermissionDeniedError
+from domain.messages import ChatMessage, ToolDefinition
+from domain.model_config import AIModel, NormalizedModelConfig
+
+__all__ = [
+    "FALLBACK_MODELS",
+    "OpenAILLM",
+    "adjust_config",
+    "is_reasoning_model",
+    "parse_models",
+    "uses_max_completion_tokens",
+]
+
+_log = logging.getLogger(__name__)
+
+BILLING_PAGE = "https://platform.openai.com/settings/organization/billing"
+
+_REASONING = re.compile(r"^(o\d+)(-|$)|^gpt-5(?!.*-chat)")
+_COMPLETION_TOKENS = re.compile(r"^(gpt-4o|gpt-4\.1|gpt-5|o\d+)(-|$|\.)")
+_CHAT_MODEL = re.compile(r"^(gpt-|o\d|chatgpt-)")
+_NOT_CHAT = re.compile(
+    r"(embedding|whisper|tts|dall-e|davinci|babbage|moderation|transcribe|realtime|audio|image)"
+)
+
+
+def _base(model: str) -> str:
+    """The model id without an ``org/`` prefix some gateways add (``openai/gpt-4o``)."""
+    return model.rsplit("/", 1)[-1].lower()
+
+
+def is_reasoning_model(model: str) -> bool:
+    """Whether ``model`` is a reasoning model (o1, o3, o4-mini…, gpt-5 but not gpt-5-chat)."""
+    return bool(_REASONING.search(_base(model)))
+
+
+def uses_max_completion_tokens(model: str) -> bool:
+    """Whether ``model`` takes ``max_completion_tokens`` rather than ``max_tokens``."""
+    return bool(_COMPLETION_TOKENS.search(_base(model)))
+
+
+def adjust_config(config: NormalizedModelConfig) -> NormalizedModelConfig:
+    """Leave out what the model refuses, saying so in ``warnings``. Idempotent."""
+    changes: dict[str, Any] = {}
+    warnings: list[str] = []
+    if is_reasoning_model(config.model):
+        for key in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
+            value = getattr(config, key)
+            if value is None:
+                continue
+            changes[key] = None
+            if key in ("temperature", "top_p") or value != 0:
+                warnings.append(f"{key} is not accepted by the reasoning model {config.model}; not sent")
+    elif config.reasoning_effort is not None:
+        changes["reasoning_effort"] = None
+        warnings.append(
+            f"reasoning_effort only applies to reasoning models (o-series, gpt-5); not sent to {config.model}"
+        )
+    if not changes:
+        return config
+    return attrs.evolve(config, **changes, warnings=(*config.warnings, *warnings))
+
+
+FALLBACK_MODELS: tuple[AIModel, ...] = tuple(
+    AIModel(
+        name=name,
+        owned_by="openai",
+        description=description,
+        family=name.split("-")[0] if name.startswith("o") else "-".join(name.split("-")[:2]),
+        context_length=limits.context if (limits := limits_for("openai", name)) else None,
+        capabilities=capabilities,
+    )
+    for name, description, capabilities in (
+        ("gpt-4o", "GPT-4o", ("completion", "vision", "tool_use")),
+        ("gpt-4o-mini", "GPT-4o mini", ("completion", "vision", "tool_use")),
+        ("gpt-4.1", "GPT-4.1", ("completion", "vision", "tool_use")),
+        ("gpt-4-turbo", "GPT-4 Turbo", ("completion", "vision", "tool_use")),
+        ("gpt-4", "GPT-4", ("completion", "tool_use")),
+        ("gpt-3.5-turbo", "GPT-3.5 Turbo", ("completion", "tool_use")),
+        ("o1", "o1 reasoning model", ("completion", "vision", "tool_use", "reasoning")),
+        ("o3", "o3 reasoning model", ("completion", "vision", "tool_use", "reasoning")),
+        ("o4-mini", "o4-mini reasoning model", ("completion", "vision", "tool_use", "reasoning")),
+    )
+)
+"""Offered by `OpenAILLM.list_models` when ``GET /models`` cannot be reached."""
+
+
+def parse_models(payload: Any) -> tuple[AIModel, ...]:
+    """Read ``GET /models`` (``{"data": [{"id", "owned_by", "created"}…]}``).
+
+    Chat models are kept (embeddings, audio and image models are not chat models); a
+    compatible server whose ids look like none of OpenAI's keeps all of them. Context
+    windows come from the model-limits table.
+    """
+    data = payload.get("data") if isinstance(payload, Mapping) else None
+    if not isinstance(data, list):
+        return ()
+    entries = [item for item in data if isinstance(item, Mapping) and item.get("id")]
+    chat = [
+        item
+        for item in entries
+        if _CHAT_MODEL.match(str(item["id"])) and not _NOT_CHAT.search(str(item["id"]))
+    ]
+    models = []
+    for item in chat or entries:
+        name = str(item["id"])
+        limits = limits_for("openai", name)
+        capabilities = ["completion", "tool_use"]
+        if is_reasoning_model(name):
+            capabilities.append("reasoning")
+        models.append(
+            AIModel(
+                name=name,
+                owned_by=str(item["owned_by"]) if item.get("owned_by") else None,
+                context_length=limits.context if limits else None,
+                capabilities=capabilities,
+                details={"created": item["created"]} if isinstance(item.get("created"), int) else {},
+            )
+        )
+    return tuple(sorted(models, key=lambda model: model.name))
+
+
+def _advice(model: str | None) -> dict[int, str]:
+    named = f"{model!r}" if model else "the model"
+    return {
+        401: f"Check OPENAI_API_KEY: it is missing, wrong or revoked. Create a key at {KEYS_PAGE}.",
+        403: (
+            f"The key may not use {named}: check the project's model access, and OPENAI_ORGANIZATION "
+            "when the key belongs to several organizations."
+        ),
+        404: f"Model {named} does not exist or this key cannot see it: see `cw models --backend openai`.",
+        429: "Rate limited: wait and try again (Retry-After is honoured), or spread calls out.",
+        500: "OpenAI failed; try again shortly.",
+        503: "OpenAI is overloaded; try again shortly.",
+    }
+
+
+def _error_code(body: bytes) -> tuple[str | None, str]:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None, ""
+    error = payload.get("error") if isinstance(payload, Mapping) else None
+    if not isinstance(error, Mapping):
+        return None, ""
+    code = error.get("code") or error.get("type")
+    return (str(code) if code else None), str(error.get("message") or "")
+
+
+class OpenAILLM(OpenAICompatibleLLM):
+    """The ``openai`` backend: an `LLMPort` on OpenAI's chat completions.
+
+    Args:
+        settings: the backend settings (`OpenAISettings.from_env`); validated here.
+        config: the bound model config; by default the settings' model, timeout and
+            reasoning effort.
+        name: the backend name.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        clocks: connect and idle clocks (the total deadline is the timeout).
+        sleep: the back-off sleep (tests pass one that does not wait).
+        rand: the jitter source.
+
+    Raises:
+        ConfigError: the settings are invalid (see `OpenAISettings.validate`).
+    """
+
+    driver = "openai"
+
+    def __init__(
+        self,
+        *,
+        settings: OpenAISettings,
+        config: NormalizedModelConfig | None = None,
+        name: str = "openai",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clocks: Clocks | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        settings.validate()
+        self.settings = settings
+        if config is None:
+            config = NormalizedModelConfig(
+                model=settings.model, timeout=settings.timeout, reasoning_effort=settings.reasoning_effort
+            )
+        super().__init__(
+            name=name,
+            config=config,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            clocks=clocks or Clocks(total=settings.timeout),
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            transport=transport,
+            sleep=sleep,
+            rand=rand,
+        )
+
+    def _extra_headers(self) -> dict[str, str]:
+        return {"OpenAI-Organization": self.settings.organization} if self.settings.organization else {}
+
+    def _error_advice(self, model: str | None) -> Mapping[int, str]:
+        return _advice(model)
+
+    def _response_metadata(self, headers: Mapping[str, str]) -> dict[str, Any]:
+        request_id = headers.get("x-request-id")
+        return {"request_id": request_id} if request_id else {}
+
+    def _status_error(self, failure: StatusFailure) -> LLMError:
+        code, message = _error_code(failure.body)
+        if code == "insufficient_quota":
+            # A 429 that waiting will not fix: the account is out of credit. Not retried.
+            detail = redact_secrets(" ".join(message.split())[:300])
+            return PermissionDeniedError(
+                f"openai: the account has no quota left ({detail or 'insufficient_quota'}). "
+                f"Add credit or raise the spending limit at {BILLING_PAGE}.",
+                backend=failure.backend,
+                status=failure.status,
+                model=failure.model,
+            )
+        return super()._status_error(failure)
+
+    def _body(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig,
+        *,
+        stream: bool,
+        include_usage: bool = True,
+    ) -> dict[str, Any]:
+        adjusted = adjust_config(config)
+        for warning in adjusted.warnings[len(config.warnings) :]:
+            _log.warning("openai: %s", warning)
+        body = super()._body(messages, tools, adjusted, stream=stream, include_usage=include_usage)
+        if uses_max_completion_tokens(adjusted.model) and "max_tokens" in body:
+            body["max_completion_tokens"] = body.pop("max_tokens")
+        return body
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        """OpenAI's chat models (``GET /models``), or the known models when that call fails."""
+        try:
+            payload, _ = await self._engine.request_json(
+                "GET", MODELS_PATH, headers=self._headers(), model=self.config.model
+            )
+        except LLMError as error:
+            _log.warning("openai: listing models failed (%s); showing the known models instead", error)
+            return FALLBACK_MODELS
+        models = parse_models(payload)
+        if not models:
+            _log.warning("openai: GET /models returned no models; showing the known models instead")
+            return FALLBACK_MODELS
+        return models
