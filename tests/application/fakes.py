@@ -82,13 +82,15 @@ class FakeChatModel:
         config: NormalizedModelConfig | None = None,
         requests: list[Request] | None = None,
         shared_script: list[Step] | None = None,
+        hanging: asyncio.Event | None = None,
     ) -> None:
         self.name = name
         self.config = config or NormalizedModelConfig(model="fake-model")
         self.requests: list[Request] = requests if requests is not None else []
         self._script: list[Step] = shared_script if shared_script is not None else list(script)
         self.closed = False
-        self.hanging = asyncio.Event()
+        self.hanging = hanging or asyncio.Event()
+        """Set when a `Hang` step starts waiting."""
 
     def capabilities(self) -> Capabilities:
         return Capabilities(vision=True)
