@@ -120,7 +120,7 @@ def _claude(context: BuildContext) -> BackendEntry:
 def _check_claude(settings: Settings) -> None:
     from adapters.llm.anthropic import AnthropicSettings
 
-    AnthropicSettings.from_env(settings.environ).require_key()
+    AnthropicSettings.from_env(settings.environ).validate()
 
 
 def _fake(context: BuildContext) -> BackendEntry:

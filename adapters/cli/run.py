@@ -8,8 +8,10 @@ tools), ask the container for the `RunAgent` use case and print its events as th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,8 +20,9 @@ import attrs
 import click
 
 from adapters.cli.app import CliApp, stderr_console
-from adapters.cli.errors import EXIT_MAX_TURNS, EXIT_OK, error_line, exit_code_for
+from adapters.cli.errors import EXIT_INTERRUPTED, EXIT_MAX_TURNS, EXIT_OK, error_line, exit_code_for
 from adapters.cli.render import StreamPrinter, run_json
+from application.run_agent import RunAgent
 from domain.errors import AgentError, RunCancelledError
 from domain.events import RunEnded, RunStatus
 from domain.messages import ImageInput
@@ -109,7 +112,7 @@ class Session:
 
     options: RunOptions
     agent: Agent
-    run_agent: Any
+    run_agent: RunAgent
     printer: StreamPrinter
 
     @classmethod
@@ -143,12 +146,15 @@ class Session:
         self, prompt: str, *, conversation_id: str | None = None, images: Sequence[ImageInput] = ()
     ) -> RunEnded:
         ended: RunEnded | None = None
-        async for event in self.run_agent.stream(
+        events = self.run_agent.stream(
             self.agent, prompt, conversation_id=conversation_id, images=tuple(images)
-        ):
-            self.printer.handle(event)
-            if isinstance(event, RunEnded):
-                ended = event
+        )
+        # aclosing: an interrupted turn still unwinds the run now, keeping the store consistent.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                self.printer.handle(event)
+                if isinstance(event, RunEnded):
+                    ended = event
         if ended is None:  # RunAgent promises a RunEnded; a broken promise is a bug, not a hang
             raise AgentError("the run ended without a result; please report this as a bug")
         return ended
@@ -205,7 +211,7 @@ def chat(app: CliApp, /, **values: Any) -> int:
     if interactive:
         err.print("[dim]Chatting; /exit or Ctrl-D to leave.[/dim]")
     status = EXIT_OK
-    conversation_id: str | None = None
+    conversation_id = uuid.uuid4().hex
     # One event loop for the whole conversation: the store and the tools live across turns.
     # Lines are read outside it, so Ctrl-C at the prompt interrupts at once.
     with asyncio.Runner() as runner:
@@ -220,15 +226,18 @@ def chat(app: CliApp, /, **values: Any) -> int:
                 continue
             if text.lower() in _EXIT_WORDS:
                 break
-            ended = runner.run(session.turn(text, conversation_id=conversation_id, images=images))
+            try:
+                ended = runner.run(session.turn(text, conversation_id=conversation_id, images=images))
+            except KeyboardInterrupt:
+                # Ctrl-C stops this answer, not the conversation; Ctrl-D or /exit leaves.
+                sys.stderr.write("cw: interrupted; the conversation goes on (/exit to leave)\n")
+                status = EXIT_INTERRUPTED
+                continue
             images = ()  # the images go with the first message only
-            conversation_id = ended.conversation_id
             try:
                 status = session.outcome(ended)
-            except RunCancelledError:
-                raise
             except AgentError as error:
-                # The conversation survives a failed turn: say what went wrong and go on.
+                # The conversation survives a failed or cancelled turn: say so and go on.
                 sys.stderr.write(error_line(error, app.secrets()) + "\n")
                 status = exit_code_for(error)
     return status

@@ -456,3 +456,61 @@ def test_demo_json_shows_the_parallel_tool_calls(capsys: pytest.CaptureFixture[s
     assert data["thinking"] is None
     assert assistant["thinking"] == "Two files to look at; I can read both at once."
     assert "床前明月光" in data["content"]
+
+
+# --- the test environment: the scripted fake backend ---------------------------------------------
+
+
+def test_test_environment_runs_on_the_scripted_fake(capsys: pytest.CaptureFixture[str]) -> None:
+    from dependency_injector import providers
+
+    from adapters.container import build_container
+    from domain.messages import AIResponse, ToolCall
+
+    container = build_container("test", environ={})
+    container.fake_script.override(
+        providers.Object(
+            [
+                AIResponse(
+                    content="Let me look.",
+                    tool_calls=(ToolCall(id="f1", name="glob", arguments={"pattern": "*.toml"}),),
+                    finish_reason="tool_calls",
+                ),
+                AIResponse(content="Found pyproject.toml — ça marche."),
+            ]
+        )
+    )
+    repo = Path(__file__).resolve().parents[2]
+    code, out, err = run_cw(
+        capsys, ["run", "find toml files", "--tool", "glob", "--workspace", str(repo)], container
+    )
+    assert code == 0, err
+    assert out == "Let me look.\nFound pyproject.toml — ça marche.\n"
+    sent = container.fake_transport().requests
+    assert len(sent) == 2
+    tool_message = next(m for m in sent[1]["messages"] if m["role"] == "tool")
+    assert tool_message["tool_call_id"] == "f1"
+    assert "pyproject.toml" in tool_message["content"]
+
+
+def test_test_environment_fake_out_of_script_fails_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    from adapters.container import build_container
+
+    code, out, err = run_cw(capsys, ["run", "x"], build_container("test", environ={}))
+    assert code != 0
+    assert out == ""
+    assert len(lines(err)) == 1
+
+
+def test_key_never_reaches_logs(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, router: Router, hf_container: Build
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    router.json({"error": f"bad token {HF_KEY}"}, status=401)  # models listing fails → logged fallback
+    router.json({"error": f"bad token {HF_KEY}"}, status=401)
+    run_cw(capsys, ["models", "--json"], hf_container())
+    run_cw(capsys, ["run", "x"], hf_container())
+    out_err = capsys.readouterr()
+    assert_no_key(caplog.text, out_err.out, out_err.err)
