@@ -1,0 +1,213 @@
+"""`OllamaModelManager`: download, inspect, list and remove models on an Ollama server.
+
+This is the `ModelManagementPort` of the Ollama backend, which only a self-hosted server
+offers. A pull streams NDJSON progress (``POST /api/pull``): each line goes to the caller's
+callback as a `ModelPullProgress`, an ``{"error": …}`` line fails the pull, ``success`` ends
+it, and a stream that stops before ``success`` is a `TruncatedStreamError` (pulls resume, so
+running it again continues where it stopped). Pulls have no total deadline — a model is
+gigabytes — but the idle clock still catches a server that went silent.
+
+Wiring (the CLI's ``cw pull/rm/show/ps`` and the registry)::
+
+    manager = OllamaModelManager(OllamaSettings.from_env(environ))
+    async with manager:
+        await manager.pull("llama3.2", on_progress=print)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+
+import attrs
+import httpx
+
+from adapters.llm._http import Clocks, HTTPEngine, StatusFailure
+from adapters.llm._ndjson import NDJSONDecoder
+from domain.errors import LLMError, ModelNotFoundError, TruncatedStreamError
+from domain.model_config import AIModel, ModelPullProgress
+from domain.ports import PullProgressCallback
+
+from . import wire
+from ._io import (
+    DELETE_PATH,
+    PS_PATH,
+    PULL_PATH,
+    build_engine,
+    fetch_models,
+    fetch_show,
+    ollama_unreachable,
+    status_error,
+)
+from .settings import OllamaSettings
+
+__all__ = ["PULL_IDLE_TIMEOUT", "OllamaModelManager"]
+
+PULL_IDLE_TIMEOUT = 600.0
+"""The longest silence accepted during a pull: verifying a large model's digest sends nothing."""
+
+
+def _not_installed(model: str, action: str) -> Callable[[StatusFailure], LLMError]:
+    def hook(failure: StatusFailure) -> LLMError:
+        if failure.status != 404:
+            return status_error(failure)
+        return ModelNotFoundError(
+            f"Ollama has no model {model!r} to {action} ({wire.error_text(failure.body)}); "
+            "list the installed ones with `cw models --backend ollama`",
+            backend=wire.BACKEND,
+            status=404,
+            model=model,
+        )
+
+    return hook
+
+
+def _pull_status_error(model: str) -> Callable[[StatusFailure], LLMError]:
+    def hook(failure: StatusFailure) -> LLMError:
+        error = wire.pull_error(model, wire.error_text(failure.body))
+        if isinstance(error, ModelNotFoundError):
+            error.status = failure.status
+            return error
+        return status_error(failure)
+
+    return hook
+
+
+class _PullDecoder:
+    """NDJSON progress lines of one pull → `ModelPullProgress` values, ending at ``success``."""
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+
+    async def events(
+        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
+    ) -> AsyncIterator[ModelPullProgress]:
+        decoder = NDJSONDecoder(backend=wire.BACKEND)
+        async for chunk in chunks:
+            for line in decoder.feed(chunk):
+                progress = wire.parse_pull_progress(line, model=self._model)
+                yield progress
+                if wire.is_pull_finished(progress):
+                    return
+        for line in decoder.close():
+            progress = wire.parse_pull_progress(line, model=self._model)
+            yield progress
+            if wire.is_pull_finished(progress):
+                return
+        raise TruncatedStreamError(
+            f"the pull of {self._model!r} stopped before Ollama reported success; "
+            f"run `cw pull {self._model}` again to resume it",
+            backend=wire.BACKEND,
+            model=self._model,
+        )
+
+    def partial(self) -> None:
+        return None
+
+
+class OllamaModelManager:
+    """The model-management port of an Ollama server (see the module docs).
+
+    Args:
+        settings: the server and its timeouts; defaults to a local server.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        sleep: the back-off sleep between retries (tests pass one that does not wait).
+    """
+
+    def __init__(
+        self,
+        settings: OllamaSettings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings or OllamaSettings()
+        idle = max(self.settings.idle_timeout or self.settings.timeout, PULL_IDLE_TIMEOUT)
+        clocks = Clocks(connect=self.settings.connect_timeout, idle=idle, total=self.settings.timeout)
+        self._engine = build_engine(self.settings, clocks=clocks, transport=transport, sleep=sleep)
+
+    def __repr__(self) -> str:
+        return f"OllamaModelManager(base_url={self.settings.base_url!r})"
+
+    def _with(self, hook: Callable[[StatusFailure], LLMError], *, no_deadline: bool = False) -> HTTPEngine:
+        engine = attrs.evolve(self._engine, status_error=hook)
+        if no_deadline:
+            engine = attrs.evolve(engine, clocks=attrs.evolve(engine.clocks, total=None))
+        return engine
+
+    async def pull(self, model: str, *, on_progress: PullProgressCallback | None = None) -> None:
+        """Download ``model`` (``name:tag``), reporting each progress line to ``on_progress``.
+
+        Raises:
+            ModelNotFoundError: the library has no such model.
+            TruncatedStreamError: the download stopped before ``success``.
+            LLMError: any other failure (an ``{"error": …}`` line, a status, unreachable).
+        """
+        engine = self._with(_pull_status_error(model), no_deadline=True)
+        with ollama_unreachable(self.settings.base_url):
+            events = engine.stream(
+                "POST",
+                PULL_PATH,
+                decoder=lambda: _PullDecoder(model),
+                json={"model": model, "stream": True},
+                model=model,
+            )
+            async with contextlib.aclosing(events):
+                async for progress in events:
+                    if on_progress is not None:
+                        on_progress(progress)
+
+    async def delete(self, model: str) -> None:
+        """Remove ``model`` from the server (``DELETE /api/delete``).
+
+        Raises:
+            ModelNotFoundError: the server has no such model.
+        """
+        with ollama_unreachable(self.settings.base_url):
+            await self._with(_not_installed(model, "delete")).request(
+                "DELETE", DELETE_PATH, json={"model": model}, model=model
+            )
+
+    async def show(self, model: str) -> AIModel:
+        """Details of ``model``: context length, capabilities, template, parameters.
+
+        Raises:
+            ModelNotFoundError: the server has no such model.
+        """
+        with ollama_unreachable(self.settings.base_url):
+            return await fetch_show(self._with(_not_installed(model, "show")), model)
+
+    async def running(self) -> Sequence[AIModel]:
+        """The models loaded in memory now (``GET /api/ps``), with expiry and VRAM use."""
+        with ollama_unreachable(self.settings.base_url):
+            payload, _ = await self._engine.request_json("GET", PS_PATH)
+        return wire.parse_ps(payload)
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        """The installed models; ``detailed`` adds what ``/api/show`` says about each."""
+        with ollama_unreachable(self.settings.base_url):
+            return await fetch_models(self._engine, detailed=detailed)
+
+    async def has_model(self, model: str) -> bool:
+        """Whether the server has ``model`` installed."""
+        try:
+            await self.show(model)
+        except ModelNotFoundError:
+            return False
+        return True
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._engine.aclose()
+
+    async def __aenter__(self) -> OllamaModelManager:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
