@@ -139,6 +139,7 @@ class AnthropicLLM:
         name: the backend name errors and the registry use.
         retry: the retry policy; defaults to ``settings.max_retries`` retries.
         sleep: awaited for back-off delays (tests pass a recorder).
+        rand: the back-off jitter source, a float in ``[0, 1)``.
 
     Raises:
         ConfigError: no API key, or one that would be sent over plain http to another host.
@@ -153,6 +154,7 @@ class AnthropicLLM:
         name: str = wire.BACKEND,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
     ) -> None:
         settings.validate()
         self._api_key = settings.api_key or ""
@@ -162,6 +164,7 @@ class AnthropicLLM:
         self._transport = transport
         self._retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self._sleep = sleep
+        self._rand = rand
         self._engine: HTTPEngine | None = None
 
     def __repr__(self) -> str:
@@ -183,6 +186,7 @@ class AnthropicLLM:
             name=self.name,
             retry=self._retry,
             sleep=self._sleep,
+            rand=self._rand,
         )
 
     async def complete(
@@ -278,7 +282,11 @@ class AnthropicLLM:
                 transport=self._transport,
                 headers={"x-api-key": self._api_key, "anthropic-version": ANTHROPIC_VERSION},
             )
-            kwargs: dict[str, Any] = {"sleep": self._sleep} if self._sleep is not None else {}
+            kwargs: dict[str, Any] = {}
+            if self._sleep is not None:
+                kwargs["sleep"] = self._sleep
+            if self._rand is not None:
+                kwargs["rand"] = self._rand
             self._engine = HTTPEngine(
                 backend=self.name,
                 client=client,

@@ -313,6 +313,8 @@ def error_from_payload(
     cls = _ERROR_TYPES[kind]
     if cls is InvalidRequestError and _CONTEXT_PATTERNS.search(detail):
         cls = ContextLengthExceededError
+    elif cls is ProviderError and status in (503, 529):
+        cls = OverloadedError  # "service unavailable" from Anthropic or a gateway: come back later
     message = _guidance(cls, kind, detail, model=model, retry_after=retry_after)
     return cls(
         message,

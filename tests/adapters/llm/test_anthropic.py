@@ -15,6 +15,7 @@ import pytest
 
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings, wire
+from adapters.llm.fake import FakeLLM, MidStreamError
 from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import (
     AuthenticationError,
@@ -28,7 +29,7 @@ from domain.errors import (
     StreamError,
     TruncatedStreamError,
 )
-from domain.events import ResponseCompleted, StreamEvent, TextDelta, ToolCallStarted
+from domain.events import ResponseCompleted, StreamEvent, TextDelta, ThinkingDelta, ToolCallStarted
 from domain.messages import (
     AIResponse,
     ChatMessage,
@@ -448,3 +449,45 @@ async def test_a_tool_call_streams_over_a_real_socket() -> None:
         await llm.aclose()
     assert events[0] == ToolCallStarted(index=0, id="toolu_Z", name="get_weather")
     assert final(events).tool_calls == reply.tool_calls
+
+
+# --- the fake backend speaking Anthropic's wire ----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_fake_speaks_anthropic_through_the_real_adapter() -> None:
+    thinking = AIResponse(
+        thinking="Look it up.",
+        thinking_blocks=(ThinkingBlock(text="Look it up.", signature="sig-fake"),),
+        tool_calls=(ToolCall(id="toolu_F", name="get_weather", arguments={"city": "Lyon"}),),
+        finish_reason=FinishReason.TOOL_CALLS,
+    )
+    fake = FakeLLM([thinking, AIResponse(content="Mild.")], wire="anthropic")
+    events = [event async for event in fake.stream(HELLO, tools=[WEATHER])]
+    assert any(isinstance(event, ThinkingDelta) for event in events)
+    reply = final(events)
+    assert reply.tool_calls == thinking.tool_calls
+    history = [*HELLO, reply.to_message(), ChatMessage.tool(reply.tool_calls[0], "14°C")]
+    answer = await fake.complete(history, tools=[WEATHER])
+    await fake.aclose()
+    assert answer.content == "Mild."
+    sent = fake.requests[1]
+    assert sent["system"] == "Be brief."
+    assert sent["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "Look it up.",
+        "signature": "sig-fake",
+    }
+    assert sent["messages"][2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "toolu_F", "content": "14°C"}
+    ]
+
+
+@pytest.mark.anyio
+async def test_the_fake_retries_an_overload_that_came_before_any_delta() -> None:
+    fake = FakeLLM([MidStreamError(response=REPLY, after=1), REPLY], wire="anthropic")
+    events = [event async for event in fake.stream(HELLO)]
+    await fake.aclose()
+    assert final(events).content == REPLY.content
+    assert len(fake.requests) == 2
+    assert len(fake.delays) == 1

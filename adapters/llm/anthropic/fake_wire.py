@@ -1,0 +1,149 @@
+"""The ``anthropic`` wire format of the fake backend: scripted steps as Anthropic's own bytes.
+
+Why: ``FakeLLM(wire="anthropic")`` (and the contract suite) must drive the real
+`AnthropicLLM` through its real SSE decoding, event state and error mapping, so every step
+is rendered exactly as the Messages API sends it — named SSE events, ``{"type": "error"}``
+bodies with Anthropic's error types and statuses (529 for overload). `adapters.llm.fake`
+imports this module the first time the format is asked for.
+
+For `MidStreamError` and `Truncated`, ``after`` counts stream events from the start
+(``message_start``, then each block's start, deltas and stop); a truncated stream never
+reaches ``message_stop``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from adapters.llm._http import RetryPolicy
+from adapters.llm._sse import ServerSentEvent, render_sse
+from adapters.llm.anthropic import wire
+from adapters.llm.anthropic.client import AnthropicLLM
+from adapters.llm.anthropic.settings import AnthropicSettings
+from adapters.llm.fake import (
+    FakeAdapterOptions,
+    FakeStep,
+    FakeWire,
+    HTTPFailure,
+    MidStreamError,
+    register_wire,
+)
+from adapters.llm.scripted_server import ScriptedResponse
+from domain.messages import AIResponse
+
+__all__ = ["anthropic_tool_ids", "render_anthropic_step"]
+
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+_IN_STREAM = {
+    "overloaded": ("overloaded_error", 529),
+    "rate_limit": ("rate_limit_error", 429),
+    "server": ("api_error", 500),
+    "context_length": ("invalid_request_error", 400),
+}
+
+
+def _events(payloads: Iterable[Mapping[str, Any]]) -> tuple[bytes, ...]:
+    """One network write per event, named by its ``type`` as Anthropic does."""
+    return tuple(
+        render_sse([ServerSentEvent(event=str(p["type"]), data=json.dumps(p, ensure_ascii=False))])
+        for p in payloads
+    )
+
+
+def _stream(response: AIResponse) -> list[dict[str, Any]]:
+    return wire.render_stream(response, fragment=7, ping=False)
+
+
+def _failure(step: HTTPFailure) -> ScriptedResponse:
+    if step.body is not None:
+        if isinstance(step.body, bytes | str):
+            body = step.body.encode() if isinstance(step.body, str) else step.body
+            return ScriptedResponse(
+                status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
+            )
+        return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
+    kind = _STATUS_TYPES.get(step.status, "api_error" if step.status >= 500 else "invalid_request_error")
+    message = getattr(step, "message", "scripted failure")
+    return ScriptedResponse.json(
+        wire.render_error(kind, message), status=step.status, headers=dict(step.headers)
+    )
+
+
+def render_anthropic_step(step: FakeStep, body: Any) -> ScriptedResponse:
+    """A step as the Messages API would send it (named SSE events when ``stream`` is set)."""
+    stream = isinstance(body, Mapping) and bool(body.get("stream"))
+    if isinstance(step, HTTPFailure):
+        return _failure(step)
+    if isinstance(step, AIResponse):
+        if not stream:
+            return ScriptedResponse.json(wire.render_completion(step))
+        return ScriptedResponse(chunks=_events(_stream(step)))
+    if isinstance(step, MidStreamError):
+        kind, status = _IN_STREAM[step.kind]
+        message = step.message
+        if step.kind == "context_length":
+            message = f"prompt is too long: {message}"
+        error = wire.render_error(kind, message)
+        if not stream:
+            return ScriptedResponse.json(error, status=status)
+        return ScriptedResponse(chunks=_events([*_stream(step.response)[: step.after], error]))
+    if not stream:
+        text = json.dumps(wire.render_completion(step.response)).encode()
+        return ScriptedResponse(
+            headers={"content-type": "application/json"},
+            chunks=(text[: len(text) // 2],),
+            drop_after=1 if step.drop else None,
+        )
+    unfinished = _stream(step.response)[:-1][: step.after]  # never the message_stop
+    return ScriptedResponse(chunks=_events(unfinished), drop_after=len(unfinished) if step.drop else None)
+
+
+def anthropic_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(ids of assistant ``tool_use`` blocks, ids answered by ``tool_result`` blocks) in a request."""
+    messages = body.get("messages", []) if isinstance(body, Mapping) else []
+    calls: list[str] = []
+    results: list[str] = []
+    for message in messages:
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for block in content:
+            if block.get("type") == "tool_use" and message.get("role") == "assistant":
+                calls.append(str(block["id"]))
+            elif block.get("type") == "tool_result" and message.get("role") == "user":
+                results.append(str(block["tool_use_id"]))
+    return tuple(calls), tuple(results)
+
+
+def _adapter(options: FakeAdapterOptions) -> AnthropicLLM:
+    return AnthropicLLM(
+        settings=AnthropicSettings(
+            api_key="sk-ant-fake", base_url="https://fake.invalid/v1", max_retries=options.max_retries
+        ),
+        config=options.config,
+        transport=options.transport,
+        name=options.name,
+        retry=RetryPolicy(max_retries=options.max_retries),
+        sleep=options.sleep,
+        rand=options.rand,
+    )
+
+
+register_wire(
+    FakeWire(name="anthropic", render=render_anthropic_step, adapter=_adapter, tool_ids=anthropic_tool_ids)
+)
