@@ -28,6 +28,7 @@ from adapters.llm._images import image_base64
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.anthropic import wire
 from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
+from adapters.llm.openai_compatible.wire import tool_name_map
 from application.model_limits import limits_for
 from domain.errors import LLMError, StreamError
 from domain.events import ResponseCompleted, StreamEvent
@@ -90,8 +91,8 @@ def _annotate(reply: AIResponse, headers: Mapping[str, str]) -> AIResponse:
 class _EventDecoder:
     """Bytes of one streamed reply → our stream events (one instance per attempt)."""
 
-    def __init__(self) -> None:
-        self._state = wire.AnthropicStreamState()
+    def __init__(self, tool_names: Mapping[str, str]) -> None:
+        self._state = wire.AnthropicStreamState(tool_names=tool_names)
 
     def partial(self) -> AIResponse | None:
         return self._state.partial()
@@ -122,10 +123,6 @@ class _EventDecoder:
                 partial=self._state.partial(),
             ) from exc
         return self._state.feed(payload, event=event.event)
-
-
-def _new_decoder() -> StreamDecoder[StreamEvent]:
-    return _EventDecoder()
 
 
 class AnthropicLLM:
@@ -202,7 +199,7 @@ class AnthropicLLM:
         payload, response = await self._engine_for(config).request_json(
             "POST", "/messages", json=body, model=config.model
         )
-        return _annotate(wire.parse_completion(payload), response.headers)
+        return _annotate(wire.parse_completion(payload, tool_names=tool_name_map(tools)), response.headers)
 
     async def stream(
         self,
@@ -218,8 +215,13 @@ class AnthropicLLM:
         """
         config = self._prepare(config)
         body = wire.build_request(messages, config, tools=tools, stream=True, resolve_image=_resolve_image)
+        names = tool_name_map(tools)
+
+        def new_decoder() -> StreamDecoder[StreamEvent]:
+            return _EventDecoder(names)
+
         events: AsyncIterator[StreamEvent] = self._engine_for(config).stream(
-            "POST", "/messages", decoder=_new_decoder, json=body, model=config.model
+            "POST", "/messages", decoder=new_decoder, json=body, model=config.model
         )
         try:
             async for event in events:

@@ -29,6 +29,7 @@ from urllib.parse import unquote_to_bytes
 
 import attrs
 
+from adapters.llm.openai_compatible.wire import sanitize_tool_name, tool_name_map
 from domain.messages import ChatMessage, ImageInput, Role, ThinkingBlock, ToolCall, ToolDefinition
 from domain.model_config import NormalizedModelConfig
 
@@ -42,6 +43,7 @@ __all__ = [
     "build_tool_choice",
     "build_tools",
     "image_block",
+    "wire_tool_names",
 ]
 
 DEFAULT_MAX_TOKENS = 4096
@@ -152,7 +154,8 @@ def build_request(
         ValueError: an image that cannot be sent (a path without a resolver, a bad data URI).
     """
     config = adjust_config(config)
-    system, wire_messages = build_messages(messages, resolve_image=resolve_image)
+    names = wire_tool_names(tools)
+    system, wire_messages = build_messages(messages, resolve_image=resolve_image, tool_names=names)
     body: dict[str, Any] = {
         "model": config.model,
         "max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS,
@@ -163,8 +166,8 @@ def build_request(
     if stream:
         body["stream"] = True
     if tools:
-        body["tools"] = build_tools(tools)
-        choice = build_tool_choice(config.tool_choice)
+        body["tools"] = build_tools(tools, tool_names=names)
+        choice = build_tool_choice(config.tool_choice, tool_names=names)
         if choice is not None:
             body["tool_choice"] = choice
     if config.thinking_budget is not None:
@@ -180,27 +183,44 @@ def build_request(
     return body
 
 
-def build_tools(tools: Sequence[ToolDefinition]) -> list[dict[str, Any]]:
+def wire_tool_names(tools: Sequence[ToolDefinition]) -> dict[str, str]:
+    """Original tool name -> the name sent (``[A-Za-z0-9_-]``, ≤ 64 chars, unique).
+
+    Anthropic refuses other tool names; replies are mapped back with `tool_name_map`.
+    """
+    return {original: wire for wire, original in tool_name_map(tools).items()}
+
+
+def build_tools(
+    tools: Sequence[ToolDefinition], *, tool_names: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Tools as ``{name, description, input_schema}``; the schema is always an object schema."""
+    names = wire_tool_names(tools) if tool_names is None else tool_names
     wire: list[dict[str, Any]] = []
     for tool in tools:
         schema = dict(tool.parameters)
         schema.setdefault("type", "object")
         if schema.get("type") == "object" and not isinstance(schema.get("properties"), Mapping):
             schema["properties"] = {}
-        entry: dict[str, Any] = {"name": tool.name, "input_schema": schema}
+        entry: dict[str, Any] = {
+            "name": names.get(tool.name) or sanitize_tool_name(tool.name),
+            "input_schema": schema,
+        }
         if tool.description:
             entry["description"] = tool.description
         wire.append(entry)
     return wire
 
 
-def build_tool_choice(choice: str | Mapping[str, Any] | None) -> dict[str, Any] | None:
+def build_tool_choice(
+    choice: str | Mapping[str, Any] | None, *, tool_names: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
     """Map an OpenAI-style or Anthropic-style ``tool_choice`` to Anthropic's shape.
 
     ``auto``/``none``/``required`` (or ``any``), a bare tool name, an OpenAI
     ``{"type": "function", "function": {"name": …}}`` and an Anthropic dict are accepted.
     """
+    names = tool_names or {}
     if choice is None:
         return None
     if isinstance(choice, str):
@@ -208,17 +228,23 @@ def build_tool_choice(choice: str | Mapping[str, Any] | None) -> dict[str, Any] 
             return {"type": choice}
         if choice == "required":
             return {"type": "any"}
-        return {"type": "tool", "name": choice}
+        return {"type": "tool", "name": names.get(choice, choice)}
     kind = choice.get("type")
     if kind == "function":
         function = choice.get("function")
-        name = function.get("name") if isinstance(function, Mapping) else choice.get("name")
-        return {"type": "tool", "name": str(name)}
-    return dict(choice)
+        name = str(function.get("name") if isinstance(function, Mapping) else choice.get("name"))
+        return {"type": "tool", "name": names.get(name, name)}
+    wire = dict(choice)
+    if wire.get("type") == "tool" and isinstance(wire.get("name"), str):
+        wire["name"] = names.get(wire["name"], wire["name"])
+    return wire
 
 
 def build_messages(
-    messages: Sequence[ChatMessage], *, resolve_image: ImageResolver | None = None
+    messages: Sequence[ChatMessage],
+    *,
+    resolve_image: ImageResolver | None = None,
+    tool_names: Mapping[str, str] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """Split the conversation into the ``system`` text and the wire ``messages``.
 
@@ -229,6 +255,7 @@ def build_messages(
     Returns:
         ``(system, messages)``; ``system`` is empty when there was no system text.
     """
+    names = tool_names or {}
     system_parts: list[str] = []
     wire: list[dict[str, Any]] = []
     for message in messages:
@@ -241,7 +268,7 @@ def build_messages(
         elif message.role is Role.USER:
             role, blocks = "user", _user_blocks(message, resolve_image)
         else:
-            role, blocks = "assistant", _assistant_blocks(message)
+            role, blocks = "assistant", _assistant_blocks(message, names)
             if not blocks:
                 # An empty assistant turn (say a reply that was only refused thinking) would
                 # be rejected: "all messages must have non-empty content".
@@ -276,11 +303,11 @@ def _user_blocks(message: ChatMessage, resolve_image: ImageResolver | None) -> l
     return blocks
 
 
-def _assistant_blocks(message: ChatMessage) -> list[dict[str, Any]]:
+def _assistant_blocks(message: ChatMessage, names: Mapping[str, str]) -> list[dict[str, Any]]:
     blocks = [block for block in map(_thinking_block, message.thinking_blocks) if block is not None]
     if message.content:
         blocks.append({"type": "text", "text": message.content})
-    blocks.extend(_tool_use_block(call) for call in message.tool_calls)
+    blocks.extend(_tool_use_block(call, names) for call in message.tool_calls)
     return blocks
 
 
@@ -294,8 +321,9 @@ def _thinking_block(block: ThinkingBlock) -> dict[str, Any] | None:
     return {"type": "thinking", "thinking": block.text, "signature": block.signature}
 
 
-def _tool_use_block(call: ToolCall) -> dict[str, Any]:
-    return {"type": "tool_use", "id": call.id, "name": call.name, "input": dict(call.arguments)}
+def _tool_use_block(call: ToolCall, names: Mapping[str, str]) -> dict[str, Any]:
+    name = names.get(call.name) or sanitize_tool_name(call.name)
+    return {"type": "tool_use", "id": call.id, "name": name, "input": dict(call.arguments)}
 
 
 def image_block(image: ImageInput, resolve_image: ImageResolver | None = None) -> dict[str, Any]:

@@ -151,8 +151,12 @@ def assemble_response(
     )
 
 
-def parse_completion(payload: Any) -> AIResponse:
+def parse_completion(payload: Any, *, tool_names: Mapping[str, str] | None = None) -> AIResponse:
     """Read a non-streaming reply (a ``Message`` object).
+
+    Args:
+        payload: the decoded JSON body.
+        tool_names: wire tool name -> the name we offered (see ``tool_name_map``).
 
     Raises:
         LLMError: the body is an Anthropic error body (mapped by `error_from_payload`).
@@ -165,6 +169,7 @@ def parse_completion(payload: Any) -> AIResponse:
     content = payload.get("content")
     if not isinstance(content, list):
         raise StreamError("Anthropic sent a reply without a content list", backend=BACKEND)
+    names = tool_names or {}
     texts: list[str] = []
     thinking: list[ThinkingBlock] = []
     calls: list[ToolCall] = []
@@ -184,10 +189,11 @@ def parse_completion(payload: Any) -> AIResponse:
             thinking.append(ThinkingBlock(redacted=True, data=str(block.get("data") or "")))
         elif kind == "tool_use":
             arguments = block.get("input")
+            name = str(block.get("name") or "")
             calls.append(
                 ToolCall(
                     id=str(block.get("id") or ""),
-                    name=str(block.get("name") or ""),
+                    name=names.get(name, name),
                     arguments=arguments if isinstance(arguments, Mapping) else {},
                 )
             )

@@ -80,6 +80,8 @@ class _Block:
 class AnthropicStreamState:
     """The state of one streamed reply; feed it each event's parsed ``data`` in order."""
 
+    tool_names: Mapping[str, str] = attrs.field(factory=dict)
+    """Wire tool name -> the name we offered (see ``tool_name_map``)."""
     response_id: str | None = None
     model: str = ""
     stop_reason: str | None = None
@@ -197,7 +199,8 @@ class AnthropicStreamState:
 
     def _start_tool(self, block: _Block, content: Mapping[str, Any]) -> list[StreamEvent]:
         block.call_id = str(content.get("id") or f"toolu_{self._tool_calls}")
-        block.name = str(content.get("name") or "")
+        name = str(content.get("name") or "")
+        block.name = self.tool_names.get(name, name)
         block.ordinal = self._tool_calls
         block.start_input = content.get("input")
         self._tool_calls += 1

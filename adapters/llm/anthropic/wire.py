@@ -18,6 +18,7 @@ from adapters.llm.anthropic.request import (
     build_tool_choice,
     build_tools,
     image_block,
+    wire_tool_names,
 )
 from adapters.llm.anthropic.response import (
     BACKEND,
@@ -64,4 +65,5 @@ __all__ = [
     "render_usage",
     "stop_reason_for",
     "usage_from",
+    "wire_tool_names",
 ]

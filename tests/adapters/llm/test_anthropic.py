@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
@@ -491,3 +492,31 @@ async def test_the_fake_retries_an_overload_that_came_before_any_delta() -> None
     assert final(events).content == REPLY.content
     assert len(fake.requests) == 2
     assert len(fake.delays) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["complete", "stream"])
+async def test_tool_names_anthropic_refuses_are_sent_sanitised_and_mapped_back(mode: str) -> None:
+    dotted = ToolDefinition(name="fs.read", description="Read a file")
+    wire_reply = AIResponse(
+        tool_calls=(ToolCall(id="toolu_D", name="fs_read", arguments={"path": "a.txt"}),),
+        finish_reason=FinishReason.TOOL_CALLS,
+    )
+    if mode == "complete":
+        recorder = Recorder(httpx.Response(200, json=wire.render_completion(wire_reply)))
+        reply = await make(recorder).complete(
+            HELLO, tools=[dotted], config=attrs.evolve(CONFIG, tool_choice="fs.read")
+        )
+    else:
+        recorder = Recorder(stream_reply(wire.render_stream(wire_reply)))
+        events = await collect(
+            make(recorder), tools=[dotted], config=attrs.evolve(CONFIG, tool_choice="fs.read")
+        )
+        assert ToolCallStarted(index=0, id="toolu_D", name="fs.read") in events
+        reply = final(events)
+    assert reply.tool_calls[0].name == "fs.read"
+    body = recorder.bodies()[0]
+    assert body["tools"][0]["name"] == "fs_read"
+    assert body["tool_choice"] == {"type": "tool", "name": "fs_read"}
+    follow_up = wire.build_request([*HELLO, reply.to_message()], CONFIG, tools=[dotted], stream=False)
+    assert follow_up["messages"][1]["content"][0]["name"] == "fs_read"
