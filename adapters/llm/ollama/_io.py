@@ -59,11 +59,14 @@ def build_engine(
     clocks: Clocks,
     transport: httpx.AsyncBaseTransport | None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    rand: Callable[[], float] | None = None,
 ) -> HTTPEngine:
     """An engine (with its own connection pool) for the server of ``settings``."""
     options: dict[str, Any] = {}
     if sleep is not None:
         options["sleep"] = sleep
+    if rand is not None:
+        options["rand"] = rand
     return HTTPEngine(
         backend=BACKEND,
         client=build_client(base_url=settings.base_url, clocks=clocks, transport=transport),

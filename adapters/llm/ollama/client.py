@@ -129,6 +129,7 @@ class OllamaLLM:
         name: the backend name it is registered under.
         transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
         sleep: the back-off sleep between retries (tests pass one that does not wait).
+        rand: the back-off jitter source, a float in ``[0, 1)``.
         on_pull_progress: receives the progress of a "pull if missing" download.
         new_id: makes the ids of tool calls (Ollama sends none).
     """
@@ -141,6 +142,7 @@ class OllamaLLM:
         name: str = BACKEND,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
         on_pull_progress: PullProgressCallback | None = None,
         new_id: Callable[[], str] = wire.new_tool_call_id,
     ) -> None:
@@ -152,7 +154,7 @@ class OllamaLLM:
         self._new_id = new_id
         self._shared = _Shared(transport=transport, sleep=sleep, on_pull_progress=on_pull_progress)
         self._engine = build_engine(
-            self.settings, clocks=self._clocks(self.config), transport=transport, sleep=sleep
+            self.settings, clocks=self._clocks(self.config), transport=transport, sleep=sleep, rand=rand
         )
 
     def __repr__(self) -> str:

@@ -83,7 +83,7 @@ def error_for_ollama(
         )
     if status == 403:
         return PermissionDeniedError(f"the Ollama server refused access{detail}", **common)
-    if status == 429:
+    if status == 429 or (status is None and ("rate limit" in lowered or "too many requests" in lowered)):
         return RateLimitError(
             f"Ollama is rate limiting requests{detail}; try again later", retry_after=retry_after, **common
         )

@@ -1,0 +1,129 @@
+"""The ``ollama`` wire format of the fake backend: scripted steps as Ollama's real bytes.
+
+``FakeLLM(wire="ollama")`` imports this module, which registers the format: each scripted
+step is rendered the way ``ollama serve`` answers ``/api/chat`` — NDJSON objects, one per
+network write, ending with the ``done: true`` object; whole JSON when the request asked for
+``stream: false``; ``{"error": …}`` bodies and lines for failures — and played to the real
+`OllamaLLM`, so the fake exercises the Ollama parser offline. Tool calls are rendered
+without ids, as Ollama sends them: the adapter's id generation is exercised too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from adapters.llm._ndjson import render_ndjson
+from adapters.llm.fake import (
+    FakeAdapterOptions,
+    FakeStep,
+    FakeWire,
+    HTTPFailure,
+    MidStreamError,
+    register_wire,
+)
+from adapters.llm.scripted_server import ScriptedResponse
+from domain.messages import AIResponse
+
+from . import wire
+from .client import OllamaLLM
+from .settings import OllamaSettings
+
+__all__ = ["OLLAMA_FAKE_WIRE", "ollama_tool_ids", "render_ollama_step"]
+
+_NDJSON = {"content-type": "application/x-ndjson"}
+_JSON = {"content-type": "application/json; charset=utf-8"}
+
+_KIND_STATUS = {"overloaded": 503, "rate_limit": 429, "server": 500, "context_length": 400}
+
+
+def _lines(objects: list[dict[str, Any]]) -> tuple[bytes, ...]:
+    return tuple(render_ndjson([obj]) for obj in objects)
+
+
+def _unfinished(response: AIResponse) -> list[dict[str, Any]]:
+    """The stream objects of ``response`` without the final ``done`` object."""
+    return wire.render_chat_stream(response)[:-1]
+
+
+def _failure(step: HTTPFailure) -> ScriptedResponse:
+    if step.body is None:
+        return ScriptedResponse(
+            status=step.status,
+            headers={**_JSON, **step.headers},
+            chunks=(json.dumps({"error": step.message}).encode(),),
+        )
+    if isinstance(step.body, bytes | str):
+        body = step.body.encode() if isinstance(step.body, str) else step.body
+        return ScriptedResponse(
+            status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
+        )
+    return ScriptedResponse(
+        status=step.status, headers={**_JSON, **step.headers}, chunks=(json.dumps(step.body).encode(),)
+    )
+
+
+def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
+    """A scripted step as Ollama's ``/api/chat`` sends it (NDJSON unless ``stream`` is false)."""
+    stream = not (isinstance(body, Mapping) and body.get("stream") is False)
+    if isinstance(step, HTTPFailure):
+        return _failure(step)
+    if isinstance(step, AIResponse):
+        if not stream:
+            return ScriptedResponse(
+                headers=_JSON, chunks=(json.dumps(wire.render_chat_response(step)).encode(),)
+            )
+        return ScriptedResponse(headers=_NDJSON, chunks=_lines(wire.render_chat_stream(step)))
+    if isinstance(step, MidStreamError):
+        error = {"error": step.message}
+        if not stream:  # without streaming Ollama reports the failure with a status
+            return ScriptedResponse(
+                status=_KIND_STATUS[step.kind], headers=_JSON, chunks=(json.dumps(error).encode(),)
+            )
+        return ScriptedResponse(
+            headers=_NDJSON, chunks=_lines([*_unfinished(step.response)[: step.after], error])
+        )
+    if not stream:
+        text = json.dumps(wire.render_chat_response(step.response)).encode()
+        return ScriptedResponse(
+            headers=_JSON, chunks=(text[: len(text) // 2],), drop_after=1 if step.drop else None
+        )
+    head = _unfinished(step.response)[: step.after]
+    return ScriptedResponse(headers=_NDJSON, chunks=_lines(head), drop_after=len(head) if step.drop else None)
+
+
+def ollama_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What ties tool results to calls in an Ollama request body.
+
+    Ollama's wire has no call ids: a result answers a call by its place and ``tool_name``.
+    So this gives the tool names of the assistant calls, in order, and the ``tool_name`` of
+    each tool message, in order; they are equal when every call was answered in turn.
+    """
+    messages = body.get("messages", []) if isinstance(body, Mapping) else []
+    calls = tuple(
+        str(call.get("function", {}).get("name", ""))
+        for message in messages
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or ()
+    )
+    results = tuple(str(m.get("tool_name", "")) for m in messages if m.get("role") == "tool")
+    return calls, results
+
+
+def _adapter(options: FakeAdapterOptions) -> OllamaLLM:
+    return OllamaLLM(
+        name=options.name,
+        config=options.config,
+        settings=OllamaSettings(base_url="http://ollama.fake.invalid:11434", max_retries=options.max_retries),
+        transport=options.transport,
+        sleep=options.sleep,
+        rand=options.rand,
+    )
+
+
+OLLAMA_FAKE_WIRE = FakeWire(
+    name="ollama", render=render_ollama_step, adapter=_adapter, tool_ids=ollama_tool_ids
+)
+
+register_wire(OLLAMA_FAKE_WIRE)
