@@ -449,6 +449,7 @@ def test_tool_call_ids_round_trip_through_a_conversation_with_two_tool_turns() -
         (400, "invalid options", InvalidRequestError, "(400)"),
         (401, "unauthorized", AuthenticationError, "unauthenticated"),
         (429, "slow down", RateLimitError, "rate limiting"),
+        (None, "rate limit exceeded for this model", RateLimitError, "rate limiting"),
         (503, "server busy, please try again.  maximum pending requests exceeded", OverloadedError, "busy"),
         (500, "llama runner process has terminated: exit status 2", ProviderError, "(500)"),
         (None, "unexpected EOF", ProviderError, "while generating"),
