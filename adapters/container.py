@@ -43,7 +43,7 @@ from application.run_agent import RunAgent
 from application.tools import ToolRegistry
 from domain.errors import ConfigError
 from domain.model_config import NormalizedModelConfig
-from domain.ports import ConversationStorePort, LLMPort
+from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort
 
 __all__ = ["BACKEND_BUILDERS", "BuildContext", "Container", "backend_problem", "build_container"]
 
@@ -66,7 +66,7 @@ ProblemCheck = Callable[[Settings], None]
 """Raises `ConfigError` when the settings cannot work for a backend (no key, a bad URL)."""
 
 
-def _unusable(name: str, driver: str, error: ConfigError) -> BackendEntry:
+def _unusable(name: str, driver: str, error: ConfigError, *, manages_models: bool = False) -> BackendEntry:
     """An entry for a backend whose settings do not parse: it fails only when used.
 
     A typo in ``OLLAMA_TIMEOUT`` must not stop someone from using the ``huggingface`` backend.
@@ -75,7 +75,12 @@ def _unusable(name: str, driver: str, error: ConfigError) -> BackendEntry:
     def factory(config: NormalizedModelConfig) -> LLMPort:
         raise error
 
-    return BackendEntry(name=name, driver=driver, factory=factory)
+    def manager() -> ModelManagementPort:
+        raise error
+
+    return BackendEntry(
+        name=name, driver=driver, factory=factory, model_manager=manager if manages_models else None
+    )
 
 
 def _huggingface(context: BuildContext) -> BackendEntry:
@@ -123,6 +128,35 @@ def _check_claude(settings: Settings) -> None:
     AnthropicSettings.from_env(settings.environ).validate()
 
 
+def _ollama(context: BuildContext) -> BackendEntry:
+    from adapters.llm.ollama import OllamaLLM, OllamaModelManager, OllamaSettings
+
+    try:
+        ollama = OllamaSettings.from_env(context.settings.environ)
+    except ConfigError as error:
+        return _unusable("ollama", "ollama", error, manages_models=True)
+
+    def factory(config: NormalizedModelConfig) -> LLMPort:
+        return OllamaLLM(config=config, settings=ollama, name="ollama", transport=context.transport)
+
+    def manager() -> ModelManagementPort:
+        return OllamaModelManager(ollama, transport=context.transport)
+
+    return BackendEntry(
+        name="ollama",
+        driver="ollama",
+        factory=factory,
+        settings={"model": ollama.model, "timeout": ollama.timeout},
+        model_manager=manager,
+    )
+
+
+def _check_ollama(settings: Settings) -> None:
+    from adapters.llm.ollama import OllamaSettings
+
+    OllamaSettings.from_env(settings.environ)
+
+
 def _fake(context: BuildContext) -> BackendEntry:
     from adapters.llm.fake import FakeLLM
 
@@ -140,6 +174,7 @@ def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:
 
 BACKEND_BUILDERS: Mapping[str, BackendBuilder] = {
     "huggingface": _huggingface,
+    "ollama": _ollama,
     "claude": _claude,
     "fake": _fake,
 }
@@ -147,6 +182,7 @@ BACKEND_BUILDERS: Mapping[str, BackendBuilder] = {
 
 _PROBLEM_CHECKS: Mapping[str, ProblemCheck] = {
     "huggingface": _check_huggingface,
+    "ollama": _check_ollama,
     "claude": _check_claude,
 }
 

@@ -24,6 +24,7 @@ from domain.errors import (
     NotSupportedError,
     PermissionDeniedError,
     ToolError,
+    UnreachableError,
 )
 from tests.e2e.conftest import HF_KEY, Router, hf_environ, lines, text_reply, tool_reply
 
@@ -514,3 +515,180 @@ def test_key_never_reaches_logs(
     run_cw(capsys, ["run", "x"], hf_container())
     out_err = capsys.readouterr()
     assert_no_key(caplog.text, out_err.out, out_err.err)
+
+
+# --- Ollama: run, models and model management ---------------------------------------------------
+
+
+def ndjson(*objects: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(obj).encode() + b"\n" for obj in objects)
+
+
+def ollama_environ(**extra: str) -> dict[str, str]:
+    return {"AI_BACKEND": "ollama", "OLLAMA_MAX_RETRIES": "0", **extra}
+
+
+def test_run_on_ollama_streams_ndjson(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.replies.append(
+        httpx.Response(
+            200,
+            headers={"content-type": "application/x-ndjson"},
+            content=ndjson(
+                {"model": "llama3.1", "message": {"role": "assistant", "content": "Sa"}, "done": False},
+                {"model": "llama3.1", "message": {"role": "assistant", "content": "lut ☀"}, "done": False},
+                {
+                    "model": "llama3.1",
+                    "message": {"role": "assistant", "content": ""},
+                    "done": True,
+                    "done_reason": "stop",
+                    "prompt_eval_count": 9,
+                    "eval_count": 2,
+                },
+            ),
+        )
+    )
+    code, out, err = run_cw(capsys, ["run", "hi", "--json"], hf_container(ollama_environ()))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["content"] == "Salut ☀"
+    assert data["usage"] == {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    assert router.requests[0].url.path == "/api/chat"
+    assert router.bodies()[0]["model"] == "llama3.1"
+
+
+def test_pull_shows_progress_and_succeeds(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    digest = "sha256:" + "ab" * 32
+    router.replies.append(
+        httpx.Response(
+            200,
+            headers={"content-type": "application/x-ndjson"},
+            content=ndjson(
+                {"status": "pulling manifest"},
+                {"status": f"pulling {digest[7:19]}", "digest": digest, "total": 4000, "completed": 0},
+                {"status": f"pulling {digest[7:19]}", "digest": digest, "total": 4000, "completed": 2500},
+                {"status": f"pulling {digest[7:19]}", "digest": digest, "total": 4000, "completed": 4000},
+                {"status": "verifying sha256 digest"},
+                {"status": "writing manifest"},
+                {"status": "success"},
+            ),
+        )
+    )
+    code, out, err = run_cw(capsys, ["pull", "llama3.2"], hf_container(ollama_environ()))
+    assert code == 0, err
+    assert out == "pulled llama3.2\n"
+    assert digest[7:19] in err  # the per-layer bar
+    assert "4.0 kB" in err  # sizes in the bar
+    assert router.requests[0].url.path == "/api/pull"
+    assert router.bodies()[0]["model"] == "llama3.2"
+
+
+def test_pull_failure_is_one_clean_line(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.replies.append(
+        httpx.Response(
+            200,
+            headers={"content-type": "application/x-ndjson"},
+            content=ndjson(
+                {"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}
+            ),
+        )
+    )
+    code, out, err = run_cw(capsys, ["pull", "nope-model"], hf_container(ollama_environ()))
+    assert code != 0
+    assert out == ""
+    assert lines(err)[-1].startswith("cw: error:")
+    assert "file does not exist" in lines(err)[-1] or "nope-model" in lines(err)[-1]
+    assert "Traceback" not in err
+
+
+def test_pull_when_ollama_is_not_running_says_so(
+    capsys: pytest.CaptureFixture[str], hf_container: Build
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("Connection refused", request=request)
+
+    container = hf_container(ollama_environ())
+    from dependency_injector import providers
+
+    container.http_transport.override(providers.Object(httpx.MockTransport(refuse)))
+    code, _, err = run_cw(capsys, ["pull", "llama3.1"], container)
+    assert code == EXIT_CODES[UnreachableError]
+    assert "ollama serve" in err
+    assert len(lines(err)) == 1
+
+
+def test_rm_show_and_ps(capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build) -> None:
+    router.replies.append(httpx.Response(200))
+    code, out, err = run_cw(capsys, ["rm", "llama3.1"], hf_container(ollama_environ()))
+    assert code == 0, err
+    assert out == "deleted llama3.1\n"
+    assert router.requests[-1].method == "DELETE"
+
+    router.json(
+        {
+            "parameters": "stop <|eot_id|>",
+            "template": "{{ .Prompt }}",
+            "details": {"family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+            "model_info": {"general.architecture": "llama", "llama.context_length": 131072},
+            "capabilities": ["completion", "tools"],
+        }
+    )
+    code, out, err = run_cw(capsys, ["show", "llama3.1", "--json"], hf_container(ollama_environ()))
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["name"] == "llama3.1"
+    assert shown["context_length"] == 131072
+    assert "tools" in shown["capabilities"]
+
+    router.json(
+        {
+            "models": [
+                {"name": "llama3.1:latest", "model": "llama3.1:latest", "size": 6_000_000_000, "digest": "d"}
+            ]
+        }
+    )
+    code, out, err = run_cw(capsys, ["ps", "--json"], hf_container(ollama_environ()))
+    assert code == 0, err
+    assert [model["name"] for model in json.loads(out)] == ["llama3.1:latest"]
+
+    router.json({"models": []})
+    code, out, _ = run_cw(capsys, ["ps"], hf_container(ollama_environ()))
+    assert code == 0
+
+
+def test_models_on_ollama_with_base_url(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
+) -> None:
+    router.json(
+        {
+            "models": [
+                {
+                    "name": "qwen3:8b",
+                    "model": "qwen3:8b",
+                    "size": 5_200_000_000,
+                    "digest": "abc",
+                    "modified_at": "2026-01-01T00:00:00Z",
+                    "details": {"family": "qwen3", "parameter_size": "8.2B", "quantization_level": "Q4_K_M"},
+                }
+            ]
+        }
+    )
+    code, out, err = run_cw(capsys, ["models", "--backend", "ollama"], hf_container(ollama_environ()))
+    assert code == 0, err
+    assert "qwen3:8b" in out
+    assert "5.2 GB" in out
+    assert router.requests[0].url.path == "/api/tags"
+
+
+def test_base_url_option_reaches_the_backend(capsys: pytest.CaptureFixture[str], router: Router) -> None:
+    """--base-url overrides the setting: here for real, against an unreachable loopback port."""
+    code, _, err = run_cw(
+        capsys, ["ps", "--backend", "ollama", "--base-url", "http://127.0.0.1:9"], environ=ollama_environ()
+    )
+    assert code == EXIT_CODES[UnreachableError]
+    assert "127.0.0.1:9" in err
