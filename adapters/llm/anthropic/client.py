@@ -101,13 +101,17 @@ class _EventDecoder:
         self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
     ) -> AsyncIterator[StreamEvent]:
         decoder = SSEDecoder()
+        state = self._state
         async for chunk in chunks:
             for event in decoder.feed(chunk):
                 for item in self._apply(event):
                     yield item
-        for event in decoder.close():
-            for item in self._apply(event):
-                yield item
+            if state.done:
+                break  # message_stop: the reply is whole, whatever a proxy does with the socket
+        else:
+            for event in decoder.close():
+                for item in self._apply(event):
+                    yield item
         yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
 
     def _apply(self, event: ServerSentEvent) -> list[StreamEvent]:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -520,3 +521,18 @@ async def test_tool_names_anthropic_refuses_are_sent_sanitised_and_mapped_back(m
     assert body["tool_choice"] == {"type": "tool", "name": "fs_read"}
     follow_up = wire.build_request([*HELLO, reply.to_message()], CONFIG, tools=[dotted], stream=False)
     assert follow_up["messages"][1]["content"][0]["name"] == "fs_read"
+
+
+@pytest.mark.anyio
+async def test_the_reply_completes_at_message_stop_even_if_the_socket_stays_open() -> None:
+    chunks = [sse([p]) for p in wire.render_stream(REPLY)]
+    async with ScriptedServer() as server:
+        server.enqueue("/v1/messages", ScriptedResponse(chunks=chunks, stall_after=len(chunks)))
+        llm = AnthropicLLM(
+            settings=AnthropicSettings(api_key=KEY, base_url=server.url + "/v1"),
+            config=attrs.evolve(CONFIG, timeout=3),
+        )
+        with anyio.fail_after(2):
+            events = await collect(llm)
+        await llm.aclose()
+    assert final(events).content == REPLY.content
