@@ -108,6 +108,26 @@ def _check_huggingface(settings: Settings) -> None:
     HuggingFaceSettings.from_env(settings.environ).validate()
 
 
+def _openai(context: BuildContext) -> BackendEntry:
+    from adapters.llm.openai import OpenAILLM, OpenAISettings
+
+    try:
+        openai = OpenAISettings.from_env(context.settings.environ)
+    except ConfigError as error:
+        return _unusable("openai", "openai", error)
+
+    def factory(config: NormalizedModelConfig) -> LLMPort:
+        return OpenAILLM(settings=openai, config=config, transport=context.transport, name="openai")
+
+    return BackendEntry(name="openai", driver="openai", factory=factory, settings=openai.backend_settings())
+
+
+def _check_openai(settings: Settings) -> None:
+    from adapters.llm.openai import OpenAISettings
+
+    OpenAISettings.from_env(settings.environ).validate()
+
+
 def _claude(context: BuildContext) -> BackendEntry:
     from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
 
@@ -175,6 +195,7 @@ def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:
 BACKEND_BUILDERS: Mapping[str, BackendBuilder] = {
     "huggingface": _huggingface,
     "ollama": _ollama,
+    "openai": _openai,
     "claude": _claude,
     "fake": _fake,
 }
@@ -183,6 +204,7 @@ BACKEND_BUILDERS: Mapping[str, BackendBuilder] = {
 _PROBLEM_CHECKS: Mapping[str, ProblemCheck] = {
     "huggingface": _check_huggingface,
     "ollama": _check_ollama,
+    "openai": _check_openai,
     "claude": _check_claude,
 }
 

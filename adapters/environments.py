@@ -17,7 +17,7 @@ from domain.errors import ConfigError
 
 __all__ = ["ENVIRONMENTS", "environment_config"]
 
-_ALL_BACKENDS = ("huggingface", "ollama", "claude", "fake")
+_ALL_BACKENDS = ("huggingface", "ollama", "openai", "claude", "fake")
 
 ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {

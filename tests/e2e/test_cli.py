@@ -692,3 +692,86 @@ def test_base_url_option_reaches_the_backend(capsys: pytest.CaptureFixture[str],
     )
     assert code == EXIT_CODES[UnreachableError]
     assert "127.0.0.1:9" in err
+
+
+# --- OpenAI and Claude ---------------------------------------------------------------------------
+
+OPENAI_KEY = "sk-" + "OpenAISecret" * 3
+ANTHROPIC_KEY = "sk-ant-" + "ClaudeSecret" * 3
+
+
+def test_run_on_openai(capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build) -> None:
+    router.stream(text_reply("from gpt"))
+    code, out, err = run_cw(
+        capsys,
+        ["run", "hi", "--backend", "openai", "--model", "gpt-4o-mini"],
+        hf_container({"OPENAI_API_KEY": OPENAI_KEY, "OPENAI_MAX_RETRIES": "0"}),
+    )
+    assert code == 0, err
+    assert out == "from gpt\n"
+    assert router.requests[0].url.host == "api.openai.com"
+    assert router.bodies()[0]["model"] == "gpt-4o-mini"
+    assert OPENAI_KEY not in out + err
+
+
+def test_run_on_claude(capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build) -> None:
+    events = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-sonnet-4-5",
+                    "content": [],
+                    "stop_reason": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 1},
+                },
+            },
+        ),
+        (
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Bonjour "}},
+        ),
+        (
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "de Claude"}},
+        ),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        (
+            "message_delta",
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 5}},
+        ),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events).encode()
+    router.stream(body)
+    code, out, err = run_cw(
+        capsys,
+        ["run", "hi", "--backend", "claude", "--json"],
+        hf_container({"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_MAX_RETRIES": "0"}),
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["content"] == "Bonjour de Claude"
+    assert data["usage"]["prompt_tokens"] == 10
+    assert router.requests[0].url.path == "/v1/messages"
+    assert ANTHROPIC_KEY not in out + err
+
+
+def test_backends_lists_all_five(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+    code, out, _ = run_cw(capsys, ["backends", "--json"], hf_container({"OPENAI_API_KEY": OPENAI_KEY}))
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)["backends"]}
+    assert list(rows) == ["huggingface", "ollama", "openai", "claude", "fake"]
+    assert rows["ollama"]["configured"] is True
+    assert rows["ollama"]["capabilities"]["model_management"] is True
+    assert rows["openai"]["configured"] is True
+    assert rows["huggingface"]["configured"] is False
+    assert OPENAI_KEY not in out
