@@ -6,8 +6,8 @@ OpenAI's own lives here:
 
 - newer models (gpt-4o, gpt-4.1, gpt-5, the o-series) take ``max_completion_tokens``;
   ``max_tokens`` is refused by the reasoning models;
-- reasoning models (o-series, gpt-5) refuse ``temperature``, ``top_p`` and the penalties:
-  they are not sent, with a warning; ``reasoning_effort`` is sent to them when configured;
+- reasoning models (o-series, gpt-5) refuse ``temperature``, ``top_p``, the penalties and
+  ``stop``: they are not sent, with a warning; ``reasoning_effort`` is sent to them when configured;
 - OpenAI's error bodies: ``insufficient_quota`` comes as a 429 but waiting does not help,
   so it is a `PermissionDeniedError` (not retried) telling the user to check billing;
   ``context_length_exceeded`` is a `ContextLengthExceededError` (A's classifier);
@@ -83,6 +83,11 @@ def adjust_config(config: NormalizedModelConfig) -> NormalizedModelConfig:
             changes[key] = None
             if key in ("temperature", "top_p") or value != 0:
                 warnings.append(f"{key} is not accepted by the reasoning model {config.model}; not sent")
+        if config.stop:
+            changes["stop"] = ()
+            warnings.append(
+                f"stop sequences are not accepted by the reasoning model {config.model}; not sent"
+            )
     elif config.reasoning_effort is not None:
         changes["reasoning_effort"] = None
         warnings.append(

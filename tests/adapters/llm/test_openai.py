@@ -164,7 +164,7 @@ async def test_reasoning_models_get_no_sampling_options_but_their_effort(
     body = recorder.bodies()[0]
     assert body["reasoning_effort"] == "high"
     assert body["max_completion_tokens"] == 2000
-    for refused in ("temperature", "top_p", "presence_penalty", "max_tokens"):
+    for refused in ("temperature", "top_p", "presence_penalty", "max_tokens", "stop"):
         assert refused not in body
     warned = " ".join(record.getMessage() for record in caplog.records)
     assert "temperature" in warned
@@ -208,6 +208,7 @@ def test_model_families(model: str, reasoning: bool, completion_tokens: bool) ->
         top_p=st.none() | st.floats(0, 1),
         frequency_penalty=st.none() | st.floats(-2, 2),
         reasoning_effort=st.none() | st.sampled_from(["low", "high"]),
+        stop=st.lists(st.text(min_size=1, max_size=3), max_size=2),
     )
 )
 def test_adjusting_a_config_is_idempotent(config: NormalizedModelConfig) -> None:
@@ -216,6 +217,7 @@ def test_adjusting_a_config_is_idempotent(config: NormalizedModelConfig) -> None
     if openai_llm.is_reasoning_model(config.model):
         assert adjusted.temperature is None
         assert adjusted.top_p is None
+        assert adjusted.stop == ()
     else:
         assert adjusted.reasoning_effort is None
 
