@@ -775,3 +775,43 @@ def test_backends_lists_all_five(capsys: pytest.CaptureFixture[str], hf_containe
     assert rows["openai"]["configured"] is True
     assert rows["huggingface"]["configured"] is False
     assert OPENAI_KEY not in out
+
+
+def test_ctrl_c_during_a_chat_turn_stops_that_answer_only(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT arrives while a tool runs; the chat goes on with its history intact."""
+    import io
+    import os
+    import signal
+
+    from dependency_injector import providers
+
+    from adapters.container import build_container
+    from domain.messages import AIResponse, ToolCall
+
+    async def press_ctrl_c() -> str:
+        """Interrupt the process."""
+        os.kill(os.getpid(), signal.SIGINT)
+        import asyncio
+
+        await asyncio.sleep(5)  # cancelled long before this ends
+        return "never"
+
+    container = build_container("test", environ={})
+    container.app_tools.override(providers.Object([press_ctrl_c]))
+    container.fake_script.override(
+        providers.Object(
+            [
+                AIResponse(tool_calls=(ToolCall(id="k1", name="press_ctrl_c"),), finish_reason="tool_calls"),
+                AIResponse(content="still here"),
+            ]
+        )
+    )
+    monkeypatch.setattr("sys.stdin", io.StringIO("first\nsecond\n"))
+    code, out, err = run_cw(capsys, ["chat", "--tool", "press_ctrl_c"], container)
+    assert code == 0, err
+    assert out.endswith("still here\n")
+    assert "interrupted; the conversation goes on" in err
+    second = container.fake_transport().requests[1]["messages"]
+    assert [m["content"] for m in second if m["role"] == "user"] == ["first", "second"]
