@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from adapters.storage.memory import InMemoryConversationStore
+from adapters.storage.sqlite import SQLiteConversationStore
 
-__all__ = ["InMemoryConversationStore"]
+__all__ = ["InMemoryConversationStore", "SQLiteConversationStore"]

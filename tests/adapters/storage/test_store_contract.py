@@ -6,6 +6,8 @@ A new store joins by adding a factory to ``STORES``; every test then runs agains
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -14,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.storage.memory import InMemoryConversationStore
+from adapters.storage.sqlite import SCHEMA_VERSION, SQLiteConversationStore
+from domain.errors import StorageError
 from domain.messages import ChatMessage, ImageInput, Role, ThinkingBlock, ToolCall
 from domain.ports import ConversationStorePort
 
@@ -24,7 +28,11 @@ async def _memory(tmp_path: Path) -> ConversationStorePort:
     return InMemoryConversationStore()
 
 
-STORES: dict[str, StoreFactory] = {"memory": _memory}
+async def _sqlite(tmp_path: Path) -> ConversationStorePort:
+    return SQLiteConversationStore(tmp_path / "nested" / "conversations.db")
+
+
+STORES: dict[str, StoreFactory] = {"memory": _memory, "sqlite": _sqlite}
 
 
 @pytest.fixture(params=sorted(STORES))
@@ -138,3 +146,46 @@ def test_any_history_round_trips(
         return loaded
 
     assert asyncio.run(scenario()) == tuple(history)
+
+
+# --- SQLite specifics -----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_sqlite_history_survives_reopening_and_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "db" / "history.sqlite"
+    first = SQLiteConversationStore(path)
+    for message in RICH:
+        await first.append("kept", message)
+    await first.aclose()
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = SQLiteConversationStore(path)
+    assert tuple(await again.load("kept")) == RICH
+    assert tuple(await again.list_conversations()) == ("kept",)
+    await again.aclose()
+
+
+@pytest.mark.anyio
+async def test_sqlite_failures_are_storage_errors_that_say_what_to_do(tmp_path: Path) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("just some text, not a database\n" * 100, encoding="utf-8")
+    with pytest.raises(StorageError, match="cannot open the conversation database"):
+        SQLiteConversationStore(not_a_db)
+
+    store = SQLiteConversationStore(tmp_path / "ok.db")
+    await store.append("c", ChatMessage.user("x"))
+    with contextlib.closing(sqlite3.connect(tmp_path / "ok.db")) as raw, raw:
+        raw.execute('UPDATE messages SET body = \'{"role": "wizard"}\'')
+    with pytest.raises(StorageError, match=r"message 1 of conversation 'c' .* is damaged"):
+        await store.load("c")
+    await store.aclose()
+    with pytest.raises(StorageError, match="closed"):
+        await store.load("c")
+
+
+def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StorageError, match="newer than this program"):
+        SQLiteConversationStore(path)
