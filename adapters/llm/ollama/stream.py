@@ -7,7 +7,8 @@ no id: each call gets a generated ``call_<hex>`` id, or the server's ``id`` when
 server sends one, so results match their calls through the conversation). The last object
 has ``done: true`` with ``done_reason``, token counts and durations in nanoseconds; a
 stream that ends without it is truncated. ``render_*`` are the inverses, for the fake
-backend and the property tests.
+backend and the property tests. Reasoning models asked without ``think`` put their
+reasoning in the content between ``<think>`` tags; that is split out as thinking too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from adapters.llm._thinking import ThinkTagSplitter
 from domain.errors import StreamError
 from domain.events import StreamEvent, TextDelta, ThinkingDelta, ToolArgumentsDelta, ToolCallStarted
 from domain.messages import AIResponse, FinishReason, ToolCall, Usage
@@ -103,6 +105,8 @@ class StreamState:
         self._thinking: list[str] = []
         self._calls: list[ToolCall] = []
         self._final: Mapping[str, Any] = {}
+        # Without `think`, reasoning models put `<think>…</think>` in the content instead.
+        self._tags = ThinkTagSplitter()
 
     def feed(self, chunk: Any) -> list[StreamEvent]:
         """Take one stream object; return its text, thinking and tool-call events.
@@ -131,8 +135,7 @@ class StreamState:
                 events.append(ThinkingDelta(text=thinking))
             content = message.get("content")
             if isinstance(content, str) and content:
-                self._content.append(content)
-                events.append(TextDelta(text=content))
+                self._split_content(self._tags.feed(content), events)
             tool_calls = message.get("tool_calls")
             if isinstance(tool_calls, Mapping):
                 tool_calls = [tool_calls]
@@ -148,14 +151,20 @@ class StreamState:
                 f"Ollama sent a message that is not an object: {message!r:.200}", backend=BACKEND
             )
         if chunk.get("done") is True:
+            self._split_content(self._tags.flush(), events)
             self.done = True
             self._final = chunk
         return events
 
+    def _split_content(self, pieces: list[TextDelta | ThinkingDelta], events: list[StreamEvent]) -> None:
+        for piece in pieces:
+            (self._content if isinstance(piece, TextDelta) else self._thinking).append(piece.text)
+            events.append(piece)
+
     def partial(self) -> AIResponse:
         """What arrived so far, for an error's ``partial`` when the stream breaks."""
         return AIResponse(
-            content="".join(self._content),
+            content="".join(self._content) + ("" if self._tags.inside else self._tags.pending),
             thinking="".join(self._thinking) or None,
             tool_calls=tuple(self._calls),
             finish_reason=FinishReason.TOOL_CALLS if self._calls else FinishReason.STOP,

@@ -576,3 +576,22 @@ def test_invalid_arguments_survive_a_render_round_trip() -> None:
     _, parsed = stream_back(wire.render_chat_stream(response, include_ids=True), [])
     assert parsed.tool_calls[0].raw_arguments == "{oops"
     assert parsed.tool_calls[0].parse_error is not None
+
+
+def test_think_tags_in_the_content_become_thinking_even_split_across_lines() -> None:
+    state = wire.StreamState()
+    events = []
+    for piece in ["<th", "ink>Count the r", "s.</thi", "nk>\n\nThree.", " <b>ok</b>"]:
+        events += state.feed(chunk(content=piece))
+    events += state.feed(FINAL)
+    response = state.finish()
+    assert response.thinking == "Count the rs."
+    assert response.content == "Three. <b>ok</b>"
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == response.content
+    assert "".join(e.text for e in events if isinstance(e, ThinkingDelta)) == response.thinking
+
+
+def test_a_partial_reply_keeps_text_held_back_for_a_possible_tag() -> None:
+    state = wire.StreamState()
+    state.feed(chunk(content="a < b and b <th"))
+    assert state.partial().content == "a < b and b <th"
