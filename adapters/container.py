@@ -8,21 +8,29 @@ called, and an adapter is built only when a run asks its backend for one.
 Entry points ask the container for what they need (``container.run_agent()``,
 ``container.backends()``); no other module imports this one.
 
-An embedding application can override any provider before first use::
+An embedding application can override any provider before first use (the test
+``test_the_documented_embedding_example_works`` runs this very code on the fake backend)::
 
     from dependency_injector import providers
     from adapters.container import build_container
-    from adapters.storage.memory import InMemoryConversationStore
+    from domain.model_config import Agent
+
+    def get_weather(city: str) -> str:
+        '''The weather in a city (the docstring and type hints become the tool's schema).'''
+        return f"Sunny in {city}"
 
     container = build_container("production", environ={"HUGGINGFACE_API_KEY": "hf_..."})
-    container.store.override(providers.Singleton(InMemoryConversationStore))  # your own store
-    container.app_tools.override(providers.Object([get_weather]))             # extra tools
-    container.config.workspace.from_value("/srv/project")                     # builtin tools' root
-    run_agent = container.run_agent()
-    ended = run_agent.run_sync(agent, "What is the weather in Paris?")
+    container.store.override(providers.Singleton(MyConversationStore))  # your own store
+    container.app_tools.override(providers.Object([get_weather]))       # your tools
+    container.config.workspace.from_value("/srv/project")               # builtin tools' root
+    agent = Agent(name="weather", system_prompt="Be brief.", tools=("get_weather", "read"))
+    ended = container.run_agent().run_sync(agent, "What is the weather in Paris?")
+    print(ended.response.content)
 
 ``container.http_transport`` (``None`` by default) is handed to every HTTP adapter; a test can
-override it with an ``httpx.MockTransport`` to answer every backend call in process.
+override it with an ``httpx.MockTransport`` to answer every backend call in process. In the
+``test`` environment the default backend is ``fake``: give it a script with
+``container.fake_script.override(providers.Object([AIResponse(...), ...]))``.
 """
 
 from __future__ import annotations

@@ -189,3 +189,47 @@ def test_importing_the_composition_root_and_cli_does_no_io(tmp_path: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_the_documented_embedding_example_works(tmp_path: Path) -> None:
+    """The example in adapters/container.py's docstring, on the fake backend."""
+    from adapters.storage.memory import InMemoryConversationStore
+    from domain.events import RunStatus
+    from domain.messages import AIResponse, ToolCall
+
+    def get_weather(city: str) -> str:
+        """The weather in a city.
+
+        Args:
+            city: the city's name.
+        """
+        return f"Sunny in {city}"
+
+    container = build_container("test", environ={"HUGGINGFACE_API_KEY": HF_KEY})
+    store = InMemoryConversationStore()
+    container.store.override(providers.Object(store))
+    container.app_tools.override(providers.Object([get_weather]))
+    container.config.workspace.from_value(str(tmp_path))
+    container.fake_script.override(
+        providers.Object(
+            [
+                AIResponse(
+                    tool_calls=(ToolCall(id="w1", name="get_weather", arguments={"city": "Paris"}),),
+                    finish_reason="tool_calls",
+                ),
+                AIResponse(content="It is sunny in Paris."),
+            ]
+        )
+    )
+    agent = Agent(name="weather", system_prompt="Be brief.", tools=("get_weather", "read"))
+    ended = container.run_agent().run_sync(agent, "What is the weather in Paris?")
+    assert ended.status is RunStatus.COMPLETED
+    assert ended.response is not None
+    assert ended.response.content == "It is sunny in Paris."
+    tool_message = next(m for m in ended.messages if m.role == "tool")
+    assert tool_message.content == "Sunny in Paris"
+    offered = [tool["function"]["name"] for tool in container.fake_transport().requests[0]["tools"]]
+    assert offered == ["get_weather", "read"]
+    import asyncio
+
+    assert len(asyncio.run(store.load(ended.conversation_id))) == len(ended.messages)
