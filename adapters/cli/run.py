@@ -190,7 +190,11 @@ def run_once(app: CliApp, options: RunOptions, prompt: str) -> int:
 @agent_options
 @click.pass_obj
 def run(app: CliApp, /, prompt: str, **values: Any) -> int:
-    """Run PROMPT through an agent and print the answer as it streams."""
+    """Run PROMPT through an agent and print the answer as it streams (PROMPT - reads stdin)."""
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise click.BadParameter("the prompt is empty", param_hint="PROMPT")
     return run_once(app, RunOptions(**values), prompt)
 
 

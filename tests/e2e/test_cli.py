@@ -815,3 +815,52 @@ def test_ctrl_c_during_a_chat_turn_stops_that_answer_only(
     assert "interrupted; the conversation goes on" in err
     second = container.fake_transport().requests[1]["messages"]
     assert [m["content"] for m in second if m["role"] == "user"] == ["first", "second"]
+
+
+def test_run_reads_the_prompt_from_stdin(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, router: Router, hf_container: Build
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a prompt\nover two lines\n"))
+    router.stream(text_reply("ok"))
+    code, out, _ = run_cw(capsys, ["run", "-"], hf_container())
+    assert code == 0
+    assert out == "ok\n"
+    assert router.bodies()[0]["messages"][-1]["content"] == "a prompt\nover two lines\n"
+
+
+def test_empty_prompt_is_a_usage_error(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+    code, _, err = run_cw(capsys, ["run", "  "], hf_container())
+    assert code == 2
+    assert "empty" in err
+
+
+def test_real_ctrl_c_during_cw_run_exits_130(capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    import signal
+
+    from dependency_injector import providers
+
+    from adapters.container import build_container
+    from domain.messages import AIResponse, ToolCall
+
+    async def press_ctrl_c() -> str:
+        """Interrupt the process."""
+        import asyncio
+
+        os.kill(os.getpid(), signal.SIGINT)
+        await asyncio.sleep(5)
+        return "never"
+
+    container = build_container("test", environ={})
+    container.app_tools.override(providers.Object([press_ctrl_c]))
+    container.fake_script.override(
+        providers.Object(
+            [AIResponse(tool_calls=(ToolCall(id="k", name="press_ctrl_c"),), finish_reason="tool_calls")]
+        )
+    )
+    code, out, err = run_cw(capsys, ["run", "x", "--tool", "press_ctrl_c"], container)
+    assert code == EXIT_INTERRUPTED
+    assert out == ""
+    assert lines(err)[-1] == "cw: interrupted"
