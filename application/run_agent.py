@@ -362,7 +362,9 @@ class _Run:
             if item is _CANCEL:
                 raise _Cancelled
             if isinstance(item, _StreamEnd):
-                self.pump = None
+                pump, self.pump = self.pump, None
+                if pump is not None:
+                    await pump  # it is closing the stream; never raises (it reports through the inbox)
                 if item.error is not None:
                     raise item.error
                 if response is None:
