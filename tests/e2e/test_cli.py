@@ -864,3 +864,33 @@ def test_real_ctrl_c_during_cw_run_exits_130(capsys: pytest.CaptureFixture[str])
     assert code == EXIT_INTERRUPTED
     assert out == ""
     assert lines(err)[-1] == "cw: interrupted"
+
+
+def test_key_from_dotenv_is_used_but_never_written_anywhere(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, router: Router, tmp_path: Path
+) -> None:
+    """The real entry path: the key comes from ./.env; afterwards no other file holds it."""
+    from dependency_injector import providers
+
+    import adapters.container as container_module
+
+    (tmp_path / ".env").write_text(f"HUGGINGFACE_API_KEY={HF_KEY}\nHUGGINGFACE_MAX_RETRIES=0\n")
+    (tmp_path / "notes.txt").write_text("hello")
+    monkeypatch.chdir(tmp_path)
+    real_build = container_module.build_container
+
+    def build_on_router(*args: Any, **kwargs: Any) -> Container:
+        container = real_build(*args, **kwargs)
+        container.http_transport.override(providers.Object(router.transport()))
+        return container
+
+    monkeypatch.setattr(container_module, "build_container", build_on_router)
+    router.stream(tool_reply(("r1", "read", {"file_path": "notes.txt"})))
+    router.stream(text_reply("done"))
+    code, out, err = run_cw(capsys, ["run", "x", "--tool", "read", "--json"])
+    assert code == 0, err
+    assert router.requests[0].headers["authorization"] == f"Bearer {HF_KEY}"
+    assert_no_key(out, err)
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name != ".env":
+            assert HF_KEY not in path.read_text(errors="replace"), path
