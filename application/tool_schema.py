@@ -171,7 +171,13 @@ def schema_for_function(
     properties: dict[str, Any] = {}
     required: list[str] = []
     converters: dict[str, Callable[[Any], Any]] = {}
-    for parameter in inspect.signature(func).parameters.values():
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:  # some builtins have no introspectable signature
+        raise ToolError(
+            f"tool {tool_name!r}: its signature cannot be read ({exc}); pass parameters="
+        ) from exc
+    for parameter in signature.parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         if parameter.kind is parameter.POSITIONAL_ONLY:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, overload
 
 import attrs
 
-from application.tool_schema import schema_for_function, validate
+from application.tool_schema import parse_docstring, schema_for_function, validate
 from domain.errors import ToolError
 from domain.messages import ToolCall, ToolDefinition, ToolResult
 
@@ -115,11 +115,14 @@ class ToolRegistry:
             raise ToolError(f"tool {tool_name!r}: timeout must be a number of seconds above 0")
         if not callable(func):
             raise ToolError(f"tool {tool_name!r}: {func!r} is not callable")
-        schema, summary, converters = schema_for_function(func, tool_name=tool_name)
-        if parameters is not None:
+        converters: Mapping[str, Callable[[Any], Any]] = {}
+        if parameters is None:
+            schema, summary, converters = schema_for_function(func, tool_name=tool_name)
+        else:
             if parameters.get("type", "object") != "object":
                 raise ToolError(f"tool {tool_name!r}: parameters must be a JSON Schema of type 'object'")
             schema = {"type": "object", "properties": {}, **parameters}
+            summary = parse_docstring(inspect.getdoc(func)).summary
         definition = ToolDefinition(
             name=tool_name, description=description if description is not None else summary, parameters=schema
         )

@@ -130,6 +130,13 @@ def test_duplicate_names_and_unsupported_annotations_are_refused() -> None:
 
     with pytest.raises(ToolError, match="parameters= explicitly"):
         registry.register(odd)
+    # An explicit schema makes the annotation irrelevant.
+    definition = registry.register(
+        odd, parameters={"type": "object", "properties": {"when": {"type": "string"}}}
+    )
+    assert definition.parameters["properties"] == {"when": {"type": "string"}}
+    with pytest.raises(ToolError, match="of type 'object'"):
+        registry.register(odd, name="odd2", parameters={"type": "array"})
 
 
 def test_the_decorator_keeps_the_function_callable() -> None:
