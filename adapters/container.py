@@ -92,10 +92,10 @@ def _unusable(name: str, driver: str, error: ConfigError, *, manages_models: boo
 
 
 def _huggingface(context: BuildContext) -> BackendEntry:
-    from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
+    from adapters.llm.huggingface import HuggingFaceLLM
 
     try:
-        hf = HuggingFaceSettings.from_env(context.settings.environ)
+        hf = context.settings.huggingface()
     except ConfigError as error:
         return _unusable("huggingface", "huggingface", error)
 
@@ -111,16 +111,14 @@ def _huggingface(context: BuildContext) -> BackendEntry:
 
 
 def _check_huggingface(settings: Settings) -> None:
-    from adapters.llm.huggingface import HuggingFaceSettings
-
-    HuggingFaceSettings.from_env(settings.environ).validate()
+    settings.huggingface().validate()
 
 
 def _openai(context: BuildContext) -> BackendEntry:
-    from adapters.llm.openai import OpenAILLM, OpenAISettings
+    from adapters.llm.openai import OpenAILLM
 
     try:
-        openai = OpenAISettings.from_env(context.settings.environ)
+        openai = context.settings.openai()
     except ConfigError as error:
         return _unusable("openai", "openai", error)
 
@@ -131,16 +129,14 @@ def _openai(context: BuildContext) -> BackendEntry:
 
 
 def _check_openai(settings: Settings) -> None:
-    from adapters.llm.openai import OpenAISettings
-
-    OpenAISettings.from_env(settings.environ).validate()
+    settings.openai().validate()
 
 
 def _claude(context: BuildContext) -> BackendEntry:
-    from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
+    from adapters.llm.anthropic import AnthropicLLM
 
     try:
-        claude = AnthropicSettings.from_env(context.settings.environ)
+        claude = context.settings.claude()
     except ConfigError as error:
         return _unusable("claude", "claude", error)
 
@@ -151,16 +147,14 @@ def _claude(context: BuildContext) -> BackendEntry:
 
 
 def _check_claude(settings: Settings) -> None:
-    from adapters.llm.anthropic import AnthropicSettings
-
-    AnthropicSettings.from_env(settings.environ).validate()
+    settings.claude().validate()
 
 
 def _ollama(context: BuildContext) -> BackendEntry:
-    from adapters.llm.ollama import OllamaLLM, OllamaModelManager, OllamaSettings
+    from adapters.llm.ollama import OllamaLLM, OllamaModelManager
 
     try:
-        ollama = OllamaSettings.from_env(context.settings.environ)
+        ollama = context.settings.ollama()
     except ConfigError as error:
         return _unusable("ollama", "ollama", error, manages_models=True)
 
@@ -180,9 +174,7 @@ def _ollama(context: BuildContext) -> BackendEntry:
 
 
 def _check_ollama(settings: Settings) -> None:
-    from adapters.llm.ollama import OllamaSettings
-
-    OllamaSettings.from_env(settings.environ)
+    settings.ollama()
 
 
 def _fake(context: BuildContext) -> BackendEntry:

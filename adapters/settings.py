@@ -18,12 +18,19 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 from dotenv import dotenv_values
 
 from adapters.environments import ENVIRONMENTS
 from domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from adapters.llm.anthropic import AnthropicSettings
+    from adapters.llm.huggingface import HuggingFaceSettings
+    from adapters.llm.ollama import OllamaSettings
+    from adapters.llm.openai import OpenAISettings
 
 __all__ = [
     "BACKEND_ENV_PREFIXES",
@@ -182,3 +189,45 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set, so that output can be scrubbed of them as a last resort."""
         return tuple(value for key, value in self.environ.items() if is_secret(key) and len(value) >= 4)
+
+    # --- each backend's own settings, parsed by the backend's settings class -------------------
+
+    def huggingface(self) -> HuggingFaceSettings:
+        """The ``HUGGINGFACE_*`` settings (`HuggingFaceSettings`; not validated yet).
+
+        Raises:
+            ConfigError: a variable that does not parse (a timeout that is not a number).
+        """
+        from adapters.llm.huggingface import HuggingFaceSettings
+
+        return HuggingFaceSettings.from_env(self.environ)
+
+    def ollama(self) -> OllamaSettings:
+        """The ``OLLAMA_*`` settings (`OllamaSettings`).
+
+        Raises:
+            ConfigError: a variable that does not parse or cannot work (a URL that is not http).
+        """
+        from adapters.llm.ollama import OllamaSettings
+
+        return OllamaSettings.from_env(self.environ)
+
+    def openai(self) -> OpenAISettings:
+        """The ``OPENAI_*`` settings (`OpenAISettings`; not validated yet).
+
+        Raises:
+            ConfigError: a variable that does not parse.
+        """
+        from adapters.llm.openai import OpenAISettings
+
+        return OpenAISettings.from_env(self.environ)
+
+    def claude(self) -> AnthropicSettings:
+        """The ``ANTHROPIC_*`` settings of the ``claude`` backend (`AnthropicSettings`).
+
+        Raises:
+            ConfigError: a variable that does not parse.
+        """
+        from adapters.llm.anthropic import AnthropicSettings
+
+        return AnthropicSettings.from_env(self.environ)

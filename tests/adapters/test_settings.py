@@ -148,3 +148,30 @@ def test_env_example_loads_as_valid_settings() -> None:
     assert settings.default_backend == "huggingface"
     assert settings.environment == "production"
     assert settings.get("HUGGINGFACE_API_KEY") is None  # blank means unset
+
+
+def test_each_backend_gets_its_typed_settings_with_the_key_hidden(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("OLLAMA_MODEL=qwen3\nANTHROPIC_API_KEY=sk-ant-secret-1234\n")
+    settings = Settings.load(
+        {
+            "CW_ENV_FILE": str(env_file),
+            "HUGGINGFACE_API_KEY": KEY,
+            "HUGGINGFACE_PROVIDER": "cheapest",
+            "OPENAI_MODEL": "gpt-4o-mini",
+        }
+    )
+    hf = settings.huggingface()
+    assert hf.api_key == KEY
+    assert hf.provider == "cheapest"
+    assert KEY not in repr(hf)
+    assert settings.ollama().model == "qwen3"
+    assert settings.openai().model == "gpt-4o-mini"
+    claude = settings.claude()
+    assert claude.api_key == "sk-ant-secret-1234"
+    assert "sk-ant-secret-1234" not in repr(claude)
+
+
+def test_a_backend_variable_that_does_not_parse_is_a_config_error_naming_it() -> None:
+    with pytest.raises(ConfigError, match="HUGGINGFACE_TIMEOUT"):
+        Settings.load({"HUGGINGFACE_TIMEOUT": "soon"}).huggingface()
