@@ -490,7 +490,7 @@ class StreamState:
         self._usage: Usage | None = None
         self._model = ""
         self._metadata: dict[str, Any] = {}
-        self._seen_envelope = False
+        self._seen_id = False
         self._done = False
 
     @property
@@ -518,12 +518,8 @@ class StreamState:
             )
             error.partial = self.partial()
             raise error
-        if not self._seen_envelope and ("id" in chunk or "model" in chunk):
-            self._seen_envelope = True
-            self._metadata = _metadata(chunk)
-            model = chunk.get("model")
-            if model and isinstance(model, str):
-                self._model = model
+        if not self._seen_id:
+            self._take_envelope(chunk)
         usage = chunk.get("usage")
         if usage:
             self._usage = _usage_from_wire(usage) or self._usage
@@ -557,6 +553,18 @@ class StreamState:
             self._done = True
             self._take_text(self._splitter.flush(), events)
         return events
+
+    def _take_envelope(self, chunk: Mapping[str, Any]) -> None:
+        """Facts about the whole reply (id, model, fingerprint), from the chunks that carry them.
+
+        Providers send them on every chunk or on the first; once a chunk with an id was seen
+        we stop looking, so a long stream pays nothing for this.
+        """
+        for key, value in _metadata(chunk).items():
+            self._metadata.setdefault(key, value)
+        if not self._model:
+            self._model = _model_of(chunk)
+        self._seen_id = "response_id" in self._metadata
 
     def mark_done(self) -> list[StreamEvent]:
         """The ``[DONE]`` sentinel arrived; returns text the think-tag splitter held back."""
