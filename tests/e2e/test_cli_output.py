@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
+from rich.progress import Progress
 
 from adapters.cli.errors import (
     EXIT_CODES,
@@ -16,7 +20,8 @@ from adapters.cli.errors import (
     exit_code_for,
     scrub,
 )
-from adapters.cli.render import StreamPrinter, message_json, run_json
+from adapters.cli.models import _PullDisplay
+from adapters.cli.render import StreamPrinter, message_json, model_json, run_json
 from domain import errors
 from domain.errors import (
     AgentError,
@@ -38,6 +43,8 @@ from domain.events import (
     ToolExecutionStarted,
 )
 from domain.messages import AIResponse, ChatMessage, FinishReason, ToolCall, ToolResult, Usage
+from domain.model_config import AIModel, ModelPullProgress
+from tests.strategies import ai_models, ai_responses, conversations, pull_progress, usages
 
 SECRET = "hf_" + "abcdef" * 6
 
@@ -195,3 +202,53 @@ def test_run_json_without_a_response_is_still_complete(status: RunStatus) -> Non
     data = run_json(RunEnded(status=status, conversation_id="c"))
     assert data["content"] == ""
     assert data["tool_calls"] == []
+
+
+# --- properties: output survives any stream split and any run -----------------------------------
+
+
+@given(
+    text=st.text(min_size=1, max_size=80), cuts=st.lists(st.integers(min_value=0, max_value=80), max_size=8)
+)
+def test_streamed_answer_is_the_text_whatever_the_split(text: str, cuts: list[int]) -> None:
+    bounds = sorted({0, len(text), *(cut for cut in cuts if cut <= len(text))})
+    printer, out, _ = _printer()
+    for start, end in itertools.pairwise(bounds):
+        printer.handle(TextDelta(text=text[start:end]))
+    printer.handle(
+        RunEnded(status=RunStatus.COMPLETED, conversation_id="c", response=AIResponse(content=text))
+    )
+    expected = text if text.endswith("\n") else text + "\n"
+    assert out.getvalue() == expected
+
+
+@settings(max_examples=30)  # generating whole conversations is the slow part; 30 cover the shapes
+@given(messages=conversations, response=ai_responses(), usage=usages)
+def test_run_json_is_valid_json_for_any_run(
+    messages: tuple[ChatMessage, ...], response: AIResponse, usage: Usage
+) -> None:
+    ended = RunEnded(
+        status=RunStatus.COMPLETED, conversation_id="c", messages=messages, response=response, usage=usage
+    )
+    data = json.loads(json.dumps(run_json(ended), ensure_ascii=False))
+    assert data["content"] == response.content
+    assert len(data["messages"]) == len(messages)
+    assert [call["id"] for call in data["tool_calls"]] == [call.id for call in response.tool_calls]
+    for sent, message in zip(data["messages"], messages, strict=True):
+        assert sent["role"] == str(message.role)
+        assert ("tool_call_id" in sent) == (message.tool_call_id is not None)
+
+
+@given(model=ai_models)
+def test_model_json_is_valid_json_for_any_model(model: AIModel) -> None:
+    data = json.loads(json.dumps(model_json(model)))
+    assert data["name"] == model.name
+
+
+@given(updates=st.lists(pull_progress, max_size=12))
+def test_pull_display_accepts_any_progress_sequence(updates: list[ModelPullProgress]) -> None:
+    progress = Progress(console=Console(file=io.StringIO(), force_terminal=False), auto_refresh=False)
+    display = _PullDisplay(progress)
+    for update in updates:
+        display(update)
+    assert len(progress.tasks) <= len(updates)
