@@ -117,6 +117,12 @@ class Session:
 
     @classmethod
     def start(cls, app: CliApp, options: RunOptions) -> Session:
+        """Build the container and the agent, and check them before anything is sent.
+
+        Raises:
+            ConfigError: an unknown backend, a missing key, an invalid setting.
+            ToolError: a ``--tool`` name that is not registered.
+        """
         backend = options.backend or app.default_backend()
         container = app.container(
             backend=backend,
@@ -145,6 +151,7 @@ class Session:
     async def turn(
         self, prompt: str, *, conversation_id: str | None = None, images: Sequence[ImageInput] = ()
     ) -> RunEnded:
+        """Run one prompt, printing its events; return the terminal `RunEnded`."""
         ended: RunEnded | None = None
         events = self.run_agent.stream(
             self.agent, prompt, conversation_id=conversation_id, images=tuple(images)
