@@ -74,6 +74,9 @@ class NDJSONDecoder:
             self._hold(chunk)
             return []
         values: list[Any] = []
+        if newline == len(chunk) - 1 and not self._pending:
+            self._parse_into(chunk, values)  # the usual read: exactly one whole line
+            return values
         if self._pending:
             self._pending.append(chunk[:newline])
             first = b"".join(self._pending)

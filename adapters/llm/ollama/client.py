@@ -157,6 +157,11 @@ class OllamaLLM:
             self.settings, clocks=self._clocks(self.config), transport=transport, sleep=sleep, rand=rand
         )
 
+    @classmethod
+    def from_settings(cls, settings: OllamaSettings, **options: Any) -> OllamaLLM:
+        """The adapter for ``settings``, bound to its model (``options`` as for the constructor)."""
+        return cls(settings=settings, **options)
+
     def __repr__(self) -> str:
         return (
             f"OllamaLLM(name={self.name!r}, base_url={self.settings.base_url!r}, model={self.config.model!r})"

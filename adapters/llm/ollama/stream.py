@@ -107,6 +107,7 @@ class StreamState:
         self._final: Mapping[str, Any] = {}
         # Without `think`, reasoning models put `<think>…</think>` in the content instead.
         self._tags = ThinkTagSplitter()
+        self._tagged = False
 
     def feed(self, chunk: Any) -> list[StreamEvent]:
         """Take one stream object; return its text, thinking and tool-call events.
@@ -115,7 +116,9 @@ class StreamState:
             LLMError: the object is an ``{"error": …}`` report.
             StreamError: the object is not a chat stream object.
         """
-        if not isinstance(chunk, Mapping):
+        # The hot path (one text piece per object) avoids ABC checks and helper calls: this
+        # runs once per token.
+        if type(chunk) is not dict and not isinstance(chunk, Mapping):
             raise StreamError(
                 f"Ollama sent a stream line that is not an object: {chunk!r:.200}", backend=BACKEND
             )
@@ -123,29 +126,24 @@ class StreamState:
             raise error_for_ollama(status=None, text=error_text(chunk), model=self.model or None)
         if self.done:
             return []  # nothing may follow the final object; ignore rather than corrupt the reply
-        model = chunk.get("model")
-        if isinstance(model, str) and model:
-            self.model = model
         events: list[StreamEvent] = []
         message = chunk.get("message")
-        if isinstance(message, Mapping):
+        if type(message) is dict or isinstance(message, Mapping):
             thinking = message.get("thinking")
-            if isinstance(thinking, str) and thinking:
+            if thinking and type(thinking) is str:
                 self._thinking.append(thinking)
                 events.append(ThinkingDelta(text=thinking))
             content = message.get("content")
-            if isinstance(content, str) and content:
-                self._split_content(self._tags.feed(content), events)
+            if content and type(content) is str:
+                if self._tagged or "<" in content:
+                    self._tagged = True  # from now on the splitter may hold text back
+                    self._split_content(self._tags.feed(content), events)
+                else:
+                    self._content.append(content)
+                    events.append(TextDelta(text=content))
             tool_calls = message.get("tool_calls")
-            if isinstance(tool_calls, Mapping):
-                tool_calls = [tool_calls]
-            if isinstance(tool_calls, list):
-                for raw in tool_calls:
-                    call = _parse_tool_call(raw, self._new_id)
-                    index = len(self._calls)
-                    self._calls.append(call)
-                    events.append(ToolCallStarted(index=index, id=call.id, name=call.name))
-                    events.append(ToolArgumentsDelta(index=index, fragment=_arguments_text(call)))
+            if tool_calls:
+                self._feed_tool_calls(tool_calls, events)
         elif message is not None:
             raise StreamError(
                 f"Ollama sent a message that is not an object: {message!r:.200}", backend=BACKEND
@@ -154,7 +152,24 @@ class StreamState:
             self._split_content(self._tags.flush(), events)
             self.done = True
             self._final = chunk
+            model = chunk.get("model")
+            if isinstance(model, str) and model:
+                self.model = model
         return events
+
+    def _feed_tool_calls(self, tool_calls: Any, events: list[StreamEvent]) -> None:
+        if isinstance(tool_calls, Mapping):
+            tool_calls = [tool_calls]
+        if not isinstance(tool_calls, list):
+            raise StreamError(
+                f"Ollama sent tool_calls that are not a list: {tool_calls!r:.200}", backend=BACKEND
+            )
+        for raw in tool_calls:
+            call = _parse_tool_call(raw, self._new_id)
+            index = len(self._calls)
+            self._calls.append(call)
+            events.append(ToolCallStarted(index=index, id=call.id, name=call.name))
+            events.append(ToolArgumentsDelta(index=index, fragment=_arguments_text(call)))
 
     def _split_content(self, pieces: list[TextDelta | ThinkingDelta], events: list[StreamEvent]) -> None:
         for piece in pieces:
