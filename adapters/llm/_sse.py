@@ -55,9 +55,11 @@ class SSEDecoder:
     name, or between the CR and LF of a line ending.
     """
 
-    __slots__ = ("_data", "_event", "_head", "_last_id", "_pending", "_retry", "_skip_lf")
+    __slots__ = ("_carry", "_data", "_event", "_head", "_last_id", "_pending", "_retry", "_skip_lf")
 
     def __init__(self) -> None:
+        # Earlier reads left something to settle first: the BOM check, a CR, a partial line.
+        self._carry = True
         self._head: bytes | None = b""  # the first bytes, until we know whether they are a BOM
         self._pending: list[bytes] = []
         self._skip_lf = False
@@ -68,53 +70,58 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Decode one read; return the events it completed (often none or one)."""
+        if self._carry:
+            chunk = self._settle(chunk)
         if not chunk:
             return []
-        if self._head is not None:
-            # A UTF-8 byte order mark at the very start of the stream is dropped.
-            head = self._head + chunk
-            if len(head) < len(_BOM) and _BOM.startswith(head):
-                self._head = head
-                return []
-            self._head = None
-            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
-            if not chunk:
-                return []
-        if self._skip_lf:
-            # The previous read ended with CR; an LF opening this one belongs to it.
-            self._skip_lf = False
-            if chunk[0] == _LF:
-                chunk = chunk[1:]
-                if not chunk:
-                    return []
-        if self._pending:
-            if b"\n" not in chunk and b"\r" not in chunk:
-                self._pending.append(chunk)
-                return []
-            self._pending.append(chunk)
-            chunk = b"".join(self._pending)
-            self._pending = []
         lines = chunk.splitlines()
         last = chunk[-1]
-        if last == _CR:
-            self._skip_lf = True
-        elif last != _LF:
-            self._pending.append(lines.pop())
+        if last != _LF:
+            self._carry = True
+            if last == _CR:
+                self._skip_lf = True
+            else:
+                self._pending.append(lines.pop())
         events: list[ServerSentEvent] = []
         data = self._data
         for line in lines:
             if line[:6] == b"data: ":
                 data.append(line[6:].decode("utf-8", "replace"))
-            elif not line:
-                if data:
-                    events.append(self._dispatch())
-                    data = self._data
-                else:
-                    self._event = ""
-                    self._retry = None
-            else:
+            elif line:
                 self._field(line)
+            elif data:
+                events.append(self._dispatch())
+                data = self._data
+            else:
+                self._event = ""
+                self._retry = None
         return events
+
+    def _settle(self, chunk: bytes) -> bytes:
+        """Apply what earlier reads left to ``chunk``; returns the bytes to split into lines."""
+        if not chunk:
+            return chunk
+        if self._head is not None:
+            # A UTF-8 byte order mark at the very start of the stream is dropped.
+            head = self._head + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._head = head
+                return b""
+            self._head = None
+            chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
+        if self._skip_lf and chunk:
+            # The previous read ended with CR; an LF opening this one belongs to it.
+            self._skip_lf = False
+            if chunk[0] == _LF:
+                chunk = chunk[1:]
+        if self._pending and chunk:
+            self._pending.append(chunk)
+            if b"\n" not in chunk and b"\r" not in chunk:
+                return b""  # still inside the same line
+            chunk = b"".join(self._pending)
+            self._pending = []
+        self._carry = self._head is not None or self._skip_lf or bool(self._pending)
+        return chunk
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: finish a last unterminated line and dispatch a pending event.
@@ -126,6 +133,7 @@ class SSEDecoder:
         if self._head:
             self._pending.append(self._head)  # a stream of one or two bytes, not a BOM
         self._head = None
+        self._carry = False
         if self._pending:
             line = b"".join(self._pending)
             self._pending = []
@@ -160,13 +168,13 @@ class SSEDecoder:
 
     def _dispatch(self) -> ServerSentEvent:
         data = self._data
-        event = ServerSentEvent(
-            data=data[0] if len(data) == 1 else "\n".join(data),
-            event=self._event or "message",
-            id=self._last_id,
-            retry=self._retry,
-        )
         self._data = []
+        text = data[0] if len(data) == 1 else "\n".join(data)
+        if not self._event and self._retry is None:
+            return ServerSentEvent(data=text, id=self._last_id)  # the common case
+        event = ServerSentEvent(
+            data=text, event=self._event or "message", id=self._last_id, retry=self._retry
+        )
         self._event = ""
         self._retry = None
         return event

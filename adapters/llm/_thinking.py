@@ -33,12 +33,17 @@ def _partial_tag_length(text: str, tag: str) -> int:
 class ThinkTagSplitter:
     """Turns content deltas into `TextDelta` and `ThinkingDelta` events, one reply at a time."""
 
-    __slots__ = ("_carry", "_inside", "_strip_next")
+    __slots__ = ("_carry", "_inside", "_strip_next", "plain")
 
     def __init__(self) -> None:
         self._inside = False
         self._carry = ""
         self._strip_next = False
+        self.plain = True
+        """Outside any block with nothing held back: text without ``<`` is answer text as is.
+
+        Callers on a hot path may test this (and ``"<" not in text``) to skip `feed`.
+        """
 
     @property
     def inside(self) -> bool:
@@ -54,7 +59,7 @@ class ThinkTagSplitter:
         """Split one content delta; returns the events it completed."""
         if not text:
             return []
-        if not self._inside and not self._carry and not self._strip_next and "<" not in text:
+        if self.plain and "<" not in text:
             return [TextDelta(text=text)]  # the common case: plain answer text
         events: list[TextDelta | ThinkingDelta] = []
         buffer = self._carry + text
@@ -74,6 +79,7 @@ class ThinkTagSplitter:
                 buffer = buffer[:-held]
             self._emit(buffer, events)
             break
+        self.plain = not self._inside and not self._carry and not self._strip_next
         return events
 
     def flush(self) -> list[TextDelta | ThinkingDelta]:
@@ -81,6 +87,7 @@ class ThinkTagSplitter:
         carry, self._carry = self._carry, ""
         events: list[TextDelta | ThinkingDelta] = []
         self._emit(carry, events)
+        self.plain = not self._inside and not self._strip_next
         return events
 
     def _emit(self, text: str, events: list[TextDelta | ThinkingDelta]) -> None:

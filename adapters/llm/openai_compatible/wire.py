@@ -76,6 +76,7 @@ _TOOL_NAME_INVALID = re.compile(r"[^A-Za-z0-9_-]")
 _TOOL_CHOICE_KEYWORDS = frozenset({"auto", "none", "required"})
 
 ImageURL = Callable[[ImageInput], str]
+_NO_DELTA: Mapping[str, Any] = {}
 
 
 # --- request ------------------------------------------------------------------------------
@@ -509,6 +510,8 @@ class StreamState:
         Raises:
             LLMError: the chunk is an ``{"error": …}`` object; ``partial`` holds what came.
         """
+        # The hot path of every streamed token: dict membership and exact type checks,
+        # not isinstance(…, Mapping) (an ABC check costs more than the rest together).
         if chunk.get("error"):
             error = error_from_stream_payload(
                 chunk,
@@ -520,32 +523,37 @@ class StreamState:
             raise error
         if not self._seen_id:
             self._take_envelope(chunk)
-        usage = chunk.get("usage")
-        if usage:
-            self._usage = _usage_from_wire(usage) or self._usage
+        if chunk.get("usage"):
+            self._usage = _usage_from_wire(chunk["usage"]) or self._usage
         choices = chunk.get("choices")
-        if not choices or not isinstance(choices, list):
+        if not choices or type(choices) is not list:
             return []
         choice = choices[0]
-        if not isinstance(choice, Mapping):
+        if type(choice) is not dict and not isinstance(choice, Mapping):
             return []
-        delta: Mapping[str, Any] = choice.get("delta") or choice.get("message") or {}
-        if not isinstance(delta, Mapping):
+        delta = choice.get("delta") or choice.get("message") or _NO_DELTA
+        if type(delta) is not dict and not isinstance(delta, Mapping):
             return []
         events: list[StreamEvent] = []
-        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-        if reasoning and isinstance(reasoning, str):
-            self._thinking.append(reasoning)
-            events.append(ThinkingDelta(text=reasoning))
+        if "reasoning_content" in delta or "reasoning" in delta:
+            reasoning = _reasoning_of(delta)
+            if reasoning:
+                self._thinking.append(reasoning)
+                events.append(ThinkingDelta(text=reasoning))
         content = delta.get("content")
         if content:
-            self._take_text(
-                self._splitter.feed(content if isinstance(content, str) else _text_of(content)), events
-            )
-        calls = delta.get("tool_calls")
-        if calls:
-            self._take_calls(self._tools.feed(calls), events)
-        elif isinstance(delta.get("function_call"), Mapping):
+            if type(content) is not str:
+                content = _text_of(content)
+            if self._splitter.plain and "<" not in content:
+                self._content.append(content)
+                events.append(TextDelta(text=content))
+            else:
+                self._take_text(self._splitter.feed(content), events)
+        if "tool_calls" in delta:
+            calls = delta["tool_calls"]
+            if calls:
+                self._take_calls(self._tools.feed(calls), events)
+        elif "function_call" in delta and isinstance(delta["function_call"], Mapping):
             self._take_calls(self._tools.feed({"index": 0, "function": delta["function_call"]}), events)
         reason = choice.get("finish_reason")
         if reason:
@@ -575,8 +583,8 @@ class StreamState:
 
     def _take_text(self, deltas: list[TextDelta | ThinkingDelta], events: list[StreamEvent]) -> None:
         for delta in deltas:
-            (self._thinking if isinstance(delta, ThinkingDelta) else self._content).append(delta.text)
-            events.append(delta)
+            (self._content if type(delta) is TextDelta else self._thinking).append(delta.text)
+        events.extend(deltas)
 
     def _take_calls(
         self, deltas: list[ToolCallStarted | ToolArgumentsDelta], events: list[StreamEvent]
