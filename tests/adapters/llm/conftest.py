@@ -20,8 +20,10 @@ from typing import Any
 import attrs
 import pytest
 
+from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
 from adapters.llm.fake import FakeLLM, FakeStep, ScriptedTransport
 from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
+from adapters.llm.openai import OpenAILLM, OpenAISettings
 from domain.model_config import NormalizedModelConfig
 from domain.ports import LLMPort
 
@@ -45,6 +47,22 @@ BACKENDS: dict[str, ContractBackend] = {
         make=lambda transport: HuggingFaceLLM(
             settings=HuggingFaceSettings(api_key="hf_contract_token", max_retries=0),
             config=NormalizedModelConfig(model="meta-llama/Llama-3.1-8B-Instruct", timeout=30),
+            transport=transport,
+        ),
+    ),
+    "openai": ContractBackend(
+        wire="openai",
+        make=lambda transport: OpenAILLM(
+            settings=OpenAISettings(api_key="sk-contract-key", max_retries=0),
+            config=NormalizedModelConfig(model="gpt-4o", timeout=30),
+            transport=transport,
+        ),
+    ),
+    "claude": ContractBackend(
+        wire="anthropic",
+        make=lambda transport: AnthropicLLM(
+            settings=AnthropicSettings(api_key="sk-ant-contract-key", max_retries=0),
+            config=NormalizedModelConfig(model="claude-sonnet-4-5", timeout=30),
             transport=transport,
         ),
     ),
