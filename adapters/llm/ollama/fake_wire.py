@@ -5,7 +5,8 @@ step is rendered the way ``ollama serve`` answers ``/api/chat`` — NDJSON objec
 network write, ending with the ``done: true`` object; whole JSON when the request asked for
 ``stream: false``; ``{"error": …}`` bodies and lines for failures — and played to the real
 `OllamaLLM`, so the fake exercises the Ollama parser offline. Tool calls are rendered
-without ids, as Ollama sends them: the adapter's id generation is exercised too.
+with the scripted ids, as newer Ollama servers send them, so scripts can name the ids they
+expect back; the id-less replies of older servers are covered by the adapter's own tests.
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ def _lines(objects: list[dict[str, Any]]) -> tuple[bytes, ...]:
     return tuple(render_ndjson([obj]) for obj in objects)
 
 
+def _stream(response: AIResponse) -> list[dict[str, Any]]:
+    return wire.render_chat_stream(response, include_ids=True)
+
+
 def _unfinished(response: AIResponse) -> list[dict[str, Any]]:
     """The stream objects of ``response`` without the final ``done`` object."""
-    return wire.render_chat_stream(response)[:-1]
+    return _stream(response)[:-1]
 
 
 def _failure(step: HTTPFailure) -> ScriptedResponse:
@@ -72,9 +77,10 @@ def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
     if isinstance(step, AIResponse):
         if not stream:
             return ScriptedResponse(
-                headers=_JSON, chunks=(json.dumps(wire.render_chat_response(step)).encode(),)
+                headers=_JSON,
+                chunks=(json.dumps(wire.render_chat_response(step, include_ids=True)).encode(),),
             )
-        return ScriptedResponse(headers=_NDJSON, chunks=_lines(wire.render_chat_stream(step)))
+        return ScriptedResponse(headers=_NDJSON, chunks=_lines(_stream(step)))
     if isinstance(step, MidStreamError):
         error = {"error": step.message}
         if not stream:  # without streaming Ollama reports the failure with a status
@@ -85,7 +91,7 @@ def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
             headers=_NDJSON, chunks=_lines([*_unfinished(step.response)[: step.after], error])
         )
     if not stream:
-        text = json.dumps(wire.render_chat_response(step.response)).encode()
+        text = json.dumps(wire.render_chat_response(step.response, include_ids=True)).encode()
         return ScriptedResponse(
             headers=_JSON, chunks=(text[: len(text) // 2],), drop_after=1 if step.drop else None
         )
@@ -94,20 +100,15 @@ def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
 
 
 def ollama_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """What ties tool results to calls in an Ollama request body.
-
-    Ollama's wire has no call ids: a result answers a call by its place and ``tool_name``.
-    So this gives the tool names of the assistant calls, in order, and the ``tool_name`` of
-    each tool message, in order; they are equal when every call was answered in turn.
-    """
+    """(ids of assistant tool calls, ids answered by tool messages) in an Ollama request body."""
     messages = body.get("messages", []) if isinstance(body, Mapping) else []
     calls = tuple(
-        str(call.get("function", {}).get("name", ""))
+        str(call.get("id", ""))
         for message in messages
         if message.get("role") == "assistant"
         for call in message.get("tool_calls") or ()
     )
-    results = tuple(str(m.get("tool_name", "")) for m in messages if m.get("role") == "tool")
+    results = tuple(str(m.get("tool_call_id", "")) for m in messages if m.get("role") == "tool")
     return calls, results
 
 

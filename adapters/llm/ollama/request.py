@@ -5,8 +5,10 @@ completion"). Sampling settings go under ``options`` with Ollama's names (``num_
 max tokens — the system we port forgot it —, ``num_ctx`` the context window); frequency
 and presence penalties are not sent (`request_warnings` says so). Assistant tool calls are
 sent in Ollama's ``{"function": {"name", "arguments": {…}}}`` shape and tool results carry
-``tool_name``. Images go as base64 on the message; those that need I/O (files, URLs) are
-encoded by the adapter beforehand and passed in.
+``tool_name``, which is how Ollama ties a result to its call. Each call also carries our
+``id`` and each result its ``tool_call_id``: servers that know these fields (newer Ollama)
+match results by id, older ones ignore unknown fields. Images go as base64 on the message;
+those that need I/O (files, URLs) are encoded by the adapter beforehand and passed in.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _images_of(message: ChatMessage, resolved: Mapping[ImageInput, str]) -> list
 
 
 def _tool_call_to_wire(call: ToolCall) -> dict[str, Any]:
-    return {"function": {"name": call.name, "arguments": dict(call.arguments)}}
+    return {"id": call.id, "function": {"name": call.name, "arguments": dict(call.arguments)}}
 
 
 def _message_to_wire(
@@ -129,6 +131,7 @@ def _message_to_wire(
         name = message.name or names_by_id.get(message.tool_call_id or "")
         if name:
             wire["tool_name"] = name
+        wire["tool_call_id"] = message.tool_call_id
     return wire
 
 

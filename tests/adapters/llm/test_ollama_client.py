@@ -194,8 +194,10 @@ async def test_tool_call_ids_round_trip_through_two_tool_turns() -> None:
         "convert",
     ]
     assert last_body["messages"][1]["tool_calls"][0] == {
-        "function": {"name": "get_weather", "arguments": {"city": "Paris"}}
+        "id": ids[0],
+        "function": {"name": "get_weather", "arguments": {"city": "Paris"}},
     }
+    assert [m["tool_call_id"] for m in last_body["messages"] if m["role"] == "tool"] == ids
     assert final.content == "Done: 72°F"
 
 

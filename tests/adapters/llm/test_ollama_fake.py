@@ -64,17 +64,18 @@ async def test_complete_uses_the_non_streaming_shape() -> None:
     assert (response.content, response.usage) == (TEXT.content, TEXT.usage)
 
 
-async def test_tool_calls_get_fresh_ids_that_round_trip_into_the_next_request() -> None:
+async def test_scripted_tool_call_ids_round_trip_into_the_next_request() -> None:
     fake = FakeLLM([CALLS, TEXT], wire="ollama")
     events = await events_of(fake, tools=TOOLS)
     reply = events[-1].response
-    assert [e.id for e in events if isinstance(e, ToolCallStarted)] == [c.id for c in reply.tool_calls]
-    assert all(c.id.startswith("call_") for c in reply.tool_calls)
+    assert [e.id for e in events if isinstance(e, ToolCallStarted)] == ["scripted_1", "scripted_2"]
+    assert [c.id for c in reply.tool_calls] == ["scripted_1", "scripted_2"]
     messages = [*HELLO, reply.to_message(), *(ChatMessage.tool(c, "result") for c in reply.tool_calls)]
     await events_of(fake, messages, tools=TOOLS)
     await fake.aclose()
-    calls, results = ollama_tool_ids(fake.requests[1])
-    assert calls == results == ("read", "glob")
+    assert ollama_tool_ids(fake.requests[1]) == (("scripted_1", "scripted_2"), ("scripted_1", "scripted_2"))
+    tool_messages = [m for m in fake.requests[1]["messages"] if m["role"] == "tool"]
+    assert [m["tool_name"] for m in tool_messages] == ["read", "glob"]
 
 
 @pytest.mark.parametrize(

@@ -192,10 +192,12 @@ def test_assistant_tool_calls_and_tool_results_take_ollama_shapes() -> None:
             "role": "assistant",
             "content": "",
             "thinking": "Need the weather.",
-            "tool_calls": [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+            "tool_calls": [
+                {"id": "call_abc", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+            ],
         },
-        {"role": "tool", "content": "22°C", "tool_name": "get_weather"},
-        {"role": "tool", "content": "sunny", "tool_name": "get_weather"},
+        {"role": "tool", "content": "22°C", "tool_name": "get_weather", "tool_call_id": "call_abc"},
+        {"role": "tool", "content": "sunny", "tool_name": "get_weather", "tool_call_id": "call_abc"},
     ]
 
 
@@ -425,9 +427,12 @@ def test_tool_call_ids_round_trip_through_a_conversation_with_two_tool_turns() -
         "get_weather",
         "convert",
     ]
+    rome = messages[1].tool_calls[1]
     assert body["messages"][1]["tool_calls"][1] == {
-        "function": {"name": "get_weather", "arguments": {"city": "Rome"}}
+        "id": rome.id,
+        "function": {"name": "get_weather", "arguments": {"city": "Rome"}},
     }
+    assert [m["tool_call_id"] for m in body["messages"] if m["role"] == "tool"] == seen_ids
 
 
 # --------------------------------------------------------------------------- errors
