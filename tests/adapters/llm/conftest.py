@@ -23,6 +23,7 @@ import pytest
 from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
 from adapters.llm.fake import FakeLLM, FakeStep, ScriptedTransport
 from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
+from adapters.llm.ollama import OllamaLLM, OllamaSettings
 from adapters.llm.openai import OpenAILLM, OpenAISettings
 from domain.model_config import NormalizedModelConfig
 from domain.ports import LLMPort
@@ -63,6 +64,14 @@ BACKENDS: dict[str, ContractBackend] = {
         make=lambda transport: AnthropicLLM(
             settings=AnthropicSettings(api_key="sk-ant-contract-key", max_retries=0),
             config=NormalizedModelConfig(model="claude-sonnet-4-5", timeout=30),
+            transport=transport,
+        ),
+    ),
+    "ollama": ContractBackend(
+        wire="ollama",
+        make=lambda transport: OllamaLLM(
+            settings=OllamaSettings(max_retries=0),
+            config=NormalizedModelConfig(model="llama3.1", timeout=30),
             transport=transport,
         ),
     ),
