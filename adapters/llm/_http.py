@@ -491,19 +491,39 @@ class HTTPEngine:
         model: str | None,
         partial: Callable[[], AIResponse | None],
     ) -> AsyncGenerator[bytes, None]:
-        # Each read is bounded by the idle clock (httpx's read timeout) and the rest of the
-        # total deadline; the deadline is never armed while the caller holds an event.
-        iterator = response.aiter_bytes().__aiter__()
+        # Each read is bounded by the idle clock (httpx's read timeout) and by the rest of
+        # the total deadline. The deadline is one timer for the whole body (a timer per read
+        # would cost more than the parsing), and it only ever interrupts a read: when it
+        # fires while the caller holds an event, the next read raises instead.
+        # Raw reads skip httpx's decoder layer; decoded reads are needed for a compressed
+        # body, or a body that was already read into memory.
+        encoded = response.headers.get("content-encoding", "identity").lower() not in {"identity", ""}
+        raw = not encoded and not response.is_stream_consumed
+        iterator = (response.aiter_raw() if raw else response.aiter_bytes()).__aiter__()
         with self._mapped(model, in_body=True, partial=partial):
-            while True:
-                if deadline is not None and self._now() >= deadline:
-                    raise TimeoutError  # even when the next bytes are already buffered
-                async with self._timeout(deadline):
+            if deadline is None:
+                async for chunk in iterator:
+                    yield chunk
+                return
+            watchdog = _Watchdog(deadline)
+            try:
+                while True:
+                    if watchdog.expired:
+                        raise TimeoutError  # even when the next bytes are already buffered
+                    watchdog.reading = True
                     try:
                         chunk = await iterator.__anext__()
                     except StopAsyncIteration:
                         return
-                yield chunk
+                    except asyncio.CancelledError:
+                        if watchdog.interrupted and watchdog.task.uncancel() == 0:
+                            raise TimeoutError from None
+                        raise
+                    finally:
+                        watchdog.reading = False
+                    yield chunk
+            finally:
+                watchdog.disarm()
 
     async def stream(
         self,
@@ -560,6 +580,32 @@ class HTTPEngine:
     async def aclose(self) -> None:
         """Close the HTTP client and its connections."""
         await self.client.aclose()
+
+
+class _Watchdog:
+    """One timer for a whole streamed body: cancels the read in progress at the deadline."""
+
+    __slots__ = ("_handle", "expired", "interrupted", "reading", "task")
+
+    def __init__(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - streams always run inside a task
+            raise RuntimeError("a stream must be read inside an asyncio task")
+        self.task = task
+        self.reading = False
+        self.expired = False
+        self.interrupted = False
+        self._handle = loop.call_at(deadline, self._fire)
+
+    def _fire(self) -> None:
+        self.expired = True
+        if self.reading:
+            self.interrupted = True
+            self.task.cancel()
+
+    def disarm(self) -> None:
+        self._handle.cancel()
 
 
 async def _aclose(iterator: AsyncIterator[Any]) -> None:

@@ -167,17 +167,21 @@ async def test_tool_call_ids_round_trip_through_two_tool_turns(scripted: Make) -
 
 
 async def test_images_reach_the_wire(scripted: Make) -> None:
+    # Bytes and a data URI: every backend can send those without fetching anything
+    # (some must inline an http(s) URL as base64, which their own tests cover).
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
-    url = "https://example.com/cat.jpg"
+    gif = b"GIF89a" + bytes(range(100, 140))
+    gif_uri = f"data:image/gif;base64,{base64.b64encode(gif).decode()}"
     message = ChatMessage.user(
-        "What is in these?", images=(ImageInput(data=png, media_type="image/png"), ImageInput(url=url))
+        "What is in these?", images=(ImageInput(data=png, media_type="image/png"), ImageInput(url=gif_uri))
     )
     adapter = scripted(TEXT)
     reply = await adapter.llm.complete([message])
     assert reply.content == TEXT.content
     sent = json.dumps(adapter.requests[0])
     assert base64.b64encode(png).decode() in sent
-    assert url in sent
+    assert base64.b64encode(gif).decode() in sent
+    assert "What is in these?" in sent
 
 
 # --- errors ------------------------------------------------------------------------------------
