@@ -151,6 +151,10 @@ def message_to_wire(
 ) -> dict[str, Any]:
     """One message in the Chat Completions shape.
 
+    Thinking is not sent back (the format has no field for it, and some providers refuse
+    ``reasoning_content`` on input); a tool message carries only ``tool_call_id`` and
+    ``content``, which every OpenAI-compatible server accepts.
+
     Args:
         message: the message.
         image_url: turns an attached image into an ``image_url`` string (reads files).
