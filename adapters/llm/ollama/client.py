@@ -163,9 +163,8 @@ class OllamaLLM:
         return cls(settings=settings, **options)
 
     def __repr__(self) -> str:
-        return (
-            f"OllamaLLM(name={self.name!r}, base_url={self.settings.base_url!r}, model={self.config.model!r})"
-        )
+        url = self.settings.display_url
+        return f"OllamaLLM(name={self.name!r}, base_url={url!r}, model={self.config.model!r})"
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -264,7 +263,7 @@ class OllamaLLM:
     ) -> dict[str, Any]:
         self._warn(config)
         images = await self._resolve_images(messages)
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             await self._ensure_model(config.model)
         return wire.build_chat_request(
             messages, tools, config, stream=stream, images=images, keep_alive=self.settings.keep_alive
@@ -294,7 +293,7 @@ class OllamaLLM:
         """One non-streaming ``POST /api/chat``; see `domain.ports.LLMPort`."""
         config = config or self.config
         body = await self._body(messages, tools, config, stream=False)
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             payload, _ = await self._engine_for(config).request_json(
                 "POST", CHAT_PATH, json=body, model=config.model
             )
@@ -318,14 +317,14 @@ class OllamaLLM:
             json=body,
             model=model,
         )
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             async with contextlib.aclosing(events):
                 async for event in events:
                     yield event
 
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """The installed models (``/api/tags``); ``detailed`` adds ``/api/show`` for each."""
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             return await fetch_models(self._engine, detailed=detailed)
 
     def count_tokens(self, text: str) -> int:

@@ -128,7 +128,7 @@ class OllamaModelManager:
         self._engine = build_engine(self.settings, clocks=clocks, transport=transport, sleep=sleep)
 
     def __repr__(self) -> str:
-        return f"OllamaModelManager(base_url={self.settings.base_url!r})"
+        return f"OllamaModelManager(base_url={self.settings.display_url!r})"
 
     def _with(self, hook: Callable[[StatusFailure], LLMError], *, no_deadline: bool = False) -> HTTPEngine:
         engine = attrs.evolve(self._engine, status_error=hook)
@@ -145,7 +145,7 @@ class OllamaModelManager:
             LLMError: any other failure (an ``{"error": …}`` line, a status, unreachable).
         """
         engine = self._with(_pull_status_error(model), no_deadline=True)
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             events = engine.stream(
                 "POST",
                 PULL_PATH,
@@ -164,7 +164,7 @@ class OllamaModelManager:
         Raises:
             ModelNotFoundError: the server has no such model.
         """
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             await self._with(_not_installed(model, "delete")).request(
                 "DELETE", DELETE_PATH, json={"model": model}, model=model
             )
@@ -175,18 +175,18 @@ class OllamaModelManager:
         Raises:
             ModelNotFoundError: the server has no such model.
         """
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             return await fetch_show(self._with(_not_installed(model, "show")), model)
 
     async def running(self) -> Sequence[AIModel]:
         """The models loaded in memory now (``GET /api/ps``), with expiry and VRAM use."""
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             payload, _ = await self._engine.request_json("GET", PS_PATH)
         return wire.parse_ps(payload)
 
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """The installed models; ``detailed`` adds what ``/api/show`` says about each."""
-        with ollama_unreachable(self.settings.base_url):
+        with ollama_unreachable(self.settings.display_url):
             return await fetch_models(self._engine, detailed=detailed)
 
     async def has_model(self, model: str) -> bool:

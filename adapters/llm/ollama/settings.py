@@ -28,7 +28,7 @@ import attrs
 
 from domain.errors import ConfigError
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings", "redact_url"]
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3.1"
@@ -38,15 +38,25 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def redact_url(url: str) -> str:
+    """``url`` without a password (a proxy in front of Ollama may take ``user:pass@``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _base_url(value: str) -> str:
     url = value.strip().rstrip("/")
+    shown = redact_url(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"OLLAMA_BASE_URL={value!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}")
+        raise ConfigError(f"OLLAMA_BASE_URL={shown!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}")
     if parts.path.rstrip("/").endswith(("/v1", "/api")):
-        root = url[: url.rstrip("/").rfind("/")]
+        root = shown[: shown.rstrip("/").rfind("/")]
         raise ConfigError(
-            f"OLLAMA_BASE_URL={value!r} points at an API path; give the server root ({root}) — "
+            f"OLLAMA_BASE_URL={shown!r} points at an API path; give the server root ({root}) — "
             "this backend speaks Ollama's native /api itself"
         )
     return url
@@ -91,7 +101,7 @@ class OllamaSettings:
         connect_timeout: the longest wait for a connection.
     """
 
-    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url)
+    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url, repr=redact_url)
     model: str = attrs.field(default=DEFAULT_MODEL)
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, converter=_timeout)
     keep_alive: str | float | None = attrs.field(default=None, converter=_keep_alive)
@@ -148,6 +158,11 @@ class OllamaSettings:
             raise ConfigError(f"OLLAMA_PULL_IF_MISSING={pull!r} is not a yes/no value; use true or false")
         values["pull_if_missing"] = pull in _TRUE
         return cls(**values)
+
+    @property
+    def display_url(self) -> str:
+        """The base URL as it may be shown: without a password."""
+        return redact_url(self.base_url)
 
     def model_settings(self) -> dict[str, Any]:
         """The backend-level model settings for the registry (between driver defaults and agents)."""

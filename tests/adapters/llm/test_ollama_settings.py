@@ -77,3 +77,16 @@ def test_a_proxy_path_prefix_is_kept() -> None:
         OllamaSettings(base_url="https://llm.example.com/ollama/").base_url
         == "https://llm.example.com/ollama"
     )
+
+
+def test_a_password_in_the_url_is_never_shown() -> None:
+    from adapters.llm.ollama import OllamaLLM, OllamaModelManager
+
+    settings = OllamaSettings(base_url="https://me:s3cret-pw@llm.example.com:8443")
+    assert settings.base_url == "https://me:s3cret-pw@llm.example.com:8443"  # still used to connect
+    assert settings.display_url == "https://me:***@llm.example.com:8443"
+    for shown in (repr(settings), repr(OllamaLLM(settings=settings)), repr(OllamaModelManager(settings))):
+        assert "s3cret-pw" not in shown
+    with pytest.raises(ConfigError) as caught:
+        OllamaSettings(base_url="https://me:s3cret-pw@llm.example.com/v1")
+    assert "s3cret-pw" not in str(caught.value)
