@@ -26,6 +26,22 @@ OLLAMA_BODY = {"model": "llama3.1", "messages": MESSAGES, "stream": True}
 ANTHROPIC_BODY = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": MESSAGES, "stream": True}
 
 
+async def _count_events(events: AsyncIterator[Any]) -> int:
+    """Events of one of our streams; the last must be the rebuilt response."""
+    from domain.events import ResponseCompleted
+
+    count = 0
+    last = None
+    async for event in events:
+        count += 1
+        last = event
+    if not isinstance(last, ResponseCompleted):
+        raise RuntimeError(f"the stream ended without a response: {last!r}")
+    if not (last.response.content or last.response.tool_calls):
+        raise RuntimeError("the rebuilt response is empty")
+    return count
+
+
 # --- OpenAI-compatible SSE (the Hugging Face router) ------------------------------------------
 
 
@@ -112,10 +128,7 @@ async def ours_huggingface(base_url: str, prefix: str) -> AsyncIterator[Consume]
     messages = [ChatMessage.user("Benchmark me.")]
 
     async def consume() -> int:
-        count = 0
-        async for _event in llm.stream(messages):
-            count += 1
-        return count - 1  # the final ResponseCompleted is not a wire chunk
+        return await _count_events(llm.stream(messages))
 
     try:
         yield consume
@@ -166,10 +179,7 @@ async def ours_ollama(base_url: str, prefix: str) -> AsyncIterator[Consume]:
     messages = [ChatMessage.user("Benchmark me.")]
 
     async def consume() -> int:
-        count = 0
-        async for _event in llm.stream(messages):
-            count += 1
-        return count - 1
+        return await _count_events(llm.stream(messages))
 
     try:
         yield consume
@@ -220,16 +230,11 @@ async def ours_anthropic(base_url: str, prefix: str) -> AsyncIterator[Consume]:
     from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
     from domain.messages import ChatMessage
 
-    llm = AnthropicLLM.from_settings(
-        AnthropicSettings(api_key="sk-ant-bench", base_url=base_url + prefix + "/v1")
-    )
+    llm = AnthropicLLM(settings=AnthropicSettings(api_key="sk-ant-bench", base_url=base_url + prefix + "/v1"))
     messages = [ChatMessage.user("Benchmark me.")]
 
     async def consume() -> int:
-        count = 0
-        async for _event in llm.stream(messages):
-            count += 1
-        return count - 1
+        return await _count_events(llm.stream(messages))
 
     try:
         yield consume
