@@ -63,6 +63,12 @@ def error_for_ollama(
     lowered = text.lower()
     detail = f": {text}" if text else ""
     common: dict[str, Any] = {"backend": BACKEND, "status": status, "model": model}
+    if status == 404 and model is None:  # a listing endpoint is missing: not an Ollama server
+        return LLMError(
+            f"the server answered 404{detail}; check that OLLAMA_BASE_URL is the root of an Ollama "
+            "server (http://host:11434) and that the server is recent enough",
+            **common,
+        )
     if status == 404 or (status is None and "not found" in lowered and "model" in lowered):
         name = model or "MODEL"
         return ModelNotFoundError(

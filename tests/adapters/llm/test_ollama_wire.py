@@ -18,6 +18,7 @@ from domain.errors import (
     AuthenticationError,
     ContextLengthExceededError,
     InvalidRequestError,
+    LLMError,
     ModelNotFoundError,
     OverloadedError,
     ProviderError,
@@ -436,6 +437,13 @@ def test_tool_call_ids_round_trip_through_a_conversation_with_two_tool_turns() -
 
 
 # --------------------------------------------------------------------------- errors
+
+
+def test_a_404_of_a_listing_says_the_url_may_not_be_an_ollama_server() -> None:
+    mapped = wire.error_for_ollama(status=404, text="404 page not found", model=None)
+    assert type(mapped) is LLMError
+    assert "OLLAMA_BASE_URL" in str(mapped)
+    assert mapped.status == 404
 
 
 @pytest.mark.parametrize(
