@@ -88,6 +88,7 @@ __all__ = [
     "build_client",
     "default_status_error",
     "error_for_status",
+    "httpx_timeout",
     "map_http_errors",
     "parse_retry_after",
 ]
@@ -215,14 +216,18 @@ def build_client(
     The read timeout is the idle clock: httpx applies it to every read, so on a stream it
     bounds the silence between two chunks rather than the whole reply.
     """
-    timeout = httpx.Timeout(connect=clocks.connect, read=clocks.idle, write=clocks.idle, pool=clocks.connect)
     return httpx.AsyncClient(
         base_url=base_url,
-        timeout=timeout,
+        timeout=httpx_timeout(clocks),
         transport=transport,
         headers=dict(headers or {}),
         follow_redirects=False,
     )
+
+
+def httpx_timeout(clocks: Clocks) -> httpx.Timeout:
+    """The connect and idle clocks as ``httpx`` timeouts (the read timeout is the idle clock)."""
+    return httpx.Timeout(connect=clocks.connect, read=clocks.idle, write=clocks.idle, pool=clocks.connect)
 
 
 def _host(exc: httpx.HTTPError) -> str:
@@ -449,7 +454,9 @@ class HTTPEngine:
             try:
                 with self._mapped(model):
                     async with self._timeout(deadline):
-                        response = await self.client.request(method, url, json=json, headers=headers)
+                        response = await self.client.request(
+                            method, url, json=json, headers=headers, timeout=httpx_timeout(self.clocks)
+                        )
                         await self._raise_for_status(response, model)
                 return response
             except LLMError as error:
@@ -549,7 +556,9 @@ class HTTPEngine:
         while True:
             current = decoder()
             try:
-                request = self.client.build_request(method, url, json=json, headers=headers)
+                request = self.client.build_request(
+                    method, url, json=json, headers=headers, timeout=httpx_timeout(self.clocks)
+                )
                 with self._mapped(model):
                     async with self._timeout(deadline):
                         response = await self.client.send(request, stream=True)

@@ -373,8 +373,12 @@ class OpenAICompatibleLLM:
                 return
             except InvalidRequestError as error:
                 if yielded or not include_usage or "stream_options" not in error.message.lower():
+                    _name_provider(error)
                     raise
                 self._include_usage = False  # remembered: this provider refuses it
+            except LLMError as error:
+                _name_provider(error)
+                raise
 
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """``GET /models``: the ids the endpoint lists."""
@@ -408,3 +412,11 @@ class OpenAICompatibleLLM:
 
 def _prompt_chars(messages: Sequence[ChatMessage]) -> int:
     return sum(len(message.content) for message in messages)
+
+
+def _name_provider(error: LLMError) -> None:
+    """Errors the engine raised mid-stream learn the serving provider from the partial reply."""
+    if error.provider is None and error.partial is not None:
+        provider = error.partial.metadata.get("provider")
+        if isinstance(provider, str):
+            error.provider = provider

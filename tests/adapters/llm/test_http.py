@@ -331,6 +331,21 @@ async def test_idle_timeout_on_a_stalled_stream() -> None:
     assert caught.value.partial == AIResponse(content="first")
 
 
+async def test_the_engine_clocks_govern_each_request_not_the_client_defaults() -> None:
+    async with ScriptedServer() as server:
+        server.enqueue("/s", ScriptedResponse(chunks=(b"first\n", b"END\n"), stall_after=1))
+        engine = HTTPEngine(
+            backend="test",
+            client=build_client(base_url=server.url, clocks=Clocks(idle=60)),
+            clocks=Clocks(idle=0.2, total=10),
+        )
+        with pytest.raises(LLMTimeoutError) as caught:
+            await collect(engine.stream("POST", "/s", decoder=LineDecoder))
+        await engine.aclose()
+    assert caught.value.kind == "idle"
+    assert caught.value.seconds == 0.2
+
+
 async def test_total_deadline_cuts_a_stream_that_keeps_trickling() -> None:
     async with ScriptedServer() as server:
         server.enqueue("/s", ScriptedResponse(chunks=tuple(b"tick\n" for _ in range(50)), delay=0.05))

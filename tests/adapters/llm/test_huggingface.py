@@ -25,6 +25,7 @@ from domain.errors import (
     ProviderError,
     RateLimitError,
     StreamError,
+    TruncatedStreamError,
 )
 from domain.events import ResponseCompleted, TextDelta
 from domain.messages import AIResponse, ChatMessage, Usage
@@ -382,6 +383,11 @@ async def test_a_finish_reason_without_done_is_a_complete_reply() -> None:
     await llm.aclose()
 
 
+async def collect_into(llm: HuggingFaceLLM, into: list[Any]) -> None:
+    async for event in llm.stream(HELLO):
+        into.append(event)
+
+
 # --- over real loopback HTTP -------------------------------------------------------------------
 
 
@@ -407,6 +413,24 @@ async def test_closing_a_loopback_stream_closes_the_connection() -> None:
         await stream.aclose()  # type: ignore[attr-defined]
         await asyncio.wait_for(server.requests[0].disconnected.wait(), 2)
         await llm.aclose()
+
+
+async def test_a_dropped_connection_is_truncation_naming_the_provider() -> None:
+    events = [event + b"\n\n" for event in wire.render_stream_bytes(REPLY).split(b"\n\n") if event]
+    dropped = ScriptedResponse(headers={"x-inference-provider": "fireworks-ai"}, chunks=events, drop_after=3)
+    async with ScriptedServer() as server:
+        server.enqueue("/v1/chat/completions", dropped)
+        llm = hf(None, base_url=f"{server.url}/v1")
+        received: list[Any] = []
+        with pytest.raises(TruncatedStreamError) as caught:
+            await collect_into(llm, received)
+        await llm.aclose()
+    shown = "".join(e.text for e in received if isinstance(e, TextDelta))
+    assert shown
+    assert caught.value.partial is not None
+    assert caught.value.partial.content == shown
+    assert caught.value.provider == "fireworks-ai"
+    assert len(server.requests) == 1
 
 
 async def test_the_timeout_setting_is_the_total_deadline() -> None:
