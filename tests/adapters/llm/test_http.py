@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, build_client, map_http_errors
 from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
@@ -430,3 +432,66 @@ async def test_cancelling_the_task_closes_the_connection() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         await asyncio.wait_for(server.requests[0].disconnected.wait(), 2)
+
+
+# --- properties --------------------------------------------------------------------------------
+
+RETRYABLE = st.sampled_from([429, 500, 502, 503, 504])
+
+
+@given(failures=st.lists(RETRYABLE, max_size=5), max_retries=st.integers(0, 4), jitter=st.floats(0, 0.999))
+def test_any_run_of_retryable_failures_is_retried_exactly_up_to_the_policy(
+    failures: list[int], max_retries: int, jitter: float
+) -> None:
+    responses = [httpx.Response(status, json={"error": "try later"}) for status in failures]
+    handler, seen = scripted(*responses, httpx.Response(200, json={"ok": True}))
+    sleeps = Sleeps()
+    policy = RetryPolicy(max_retries=max_retries, base_delay=0.5, max_delay=2.0)
+    engine = HTTPEngine(
+        backend="test",
+        client=build_client(
+            base_url="http://llm.test", clocks=Clocks(), transport=httpx.MockTransport(handler)
+        ),
+        retry=policy,
+        sleep=sleeps,
+        rand=lambda: jitter,
+    )
+
+    async def call() -> bool:
+        try:
+            await engine.request("GET", "/x")
+        except (RateLimitError, ProviderError):
+            return False
+        return True
+
+    succeeded = asyncio.run(call())
+    assert succeeded == (len(failures) <= max_retries)
+    assert len(seen) == min(len(failures), max_retries) + 1
+    assert len(sleeps.delays) == len(seen) - 1
+    for attempt, delay in enumerate(sleeps.delays):
+        assert 0 <= delay <= min(policy.max_delay, policy.base_delay * 2**attempt)
+
+
+@given(
+    lines=st.lists(st.text(alphabet="abcxyz ", min_size=1, max_size=8), min_size=1, max_size=12),
+    data=st.data(),
+)
+def test_a_failure_after_any_number_of_events_keeps_exactly_what_was_shown(
+    lines: list[str], data: st.DataObject
+) -> None:
+    shown_before_failure = data.draw(st.integers(1, len(lines)))
+    body = "".join(f"{line}\n" for line in lines[:shown_before_failure]) + "OVERLOADED\n"
+    handler, seen = scripted(
+        httpx.Response(200, content=body.encode()), httpx.Response(200, content=b"again\nEND\n")
+    )
+    received: list[str] = []
+
+    async def run() -> OverloadedError:
+        with pytest.raises(OverloadedError) as caught:
+            await drain(engine_for(handler).stream("POST", "/s", decoder=LineDecoder), received)
+        return caught.value
+
+    error = asyncio.run(run())
+    assert received == lines[:shown_before_failure]
+    assert error.partial == AIResponse(content="".join(received))
+    assert len(seen) == 1  # never retried once something was shown

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import attrs
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.llm.fake import HTTPFailure, ScriptedTransport, script_handler
 from adapters.llm.huggingface import CURATED_MODELS, HuggingFaceLLM, HuggingFaceSettings, route_model
@@ -30,6 +33,7 @@ from domain.errors import (
 from domain.events import ResponseCompleted, TextDelta
 from domain.messages import AIResponse, ChatMessage, Usage
 from domain.model_config import NormalizedModelConfig
+from tests.strategies import wire_ai_responses
 
 pytestmark = pytest.mark.anyio
 
@@ -529,3 +533,40 @@ def test_capabilities_and_limits() -> None:
     assert routed.context_limit() == 131072  # the suffix does not hide the model
     assert llm.with_config(NormalizedModelConfig(model="someone/unknown")).context_limit() == 4096
     assert llm.count_tokens("abcdefgh") == 2
+
+
+# --- properties --------------------------------------------------------------------------------
+
+
+@given(reply=wire_ai_responses(), data=st.data())
+def test_any_split_of_the_stream_into_reads_gives_the_same_reply(
+    reply: AIResponse, data: st.DataObject
+) -> None:
+    body = wire.render_stream_bytes(reply, newline=data.draw(st.sampled_from(["\n", "\r\n", "\r"])))
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(body) - 1)), max_size=12)))
+    pieces = [
+        body[start:end] for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True) if body[start:end]
+    ]
+
+    async def content() -> AsyncIterator[bytes]:
+        for piece in pieces:
+            yield piece
+
+    transport, _ = router(
+        lambda _: httpx.Response(200, headers={"x-inference-provider": "groq"}, content=content())
+    )
+
+    async def run() -> AIResponse:
+        llm = hf(transport)
+        try:
+            events = [event async for event in llm.stream(HELLO)]
+        finally:
+            await llm.aclose()
+        assert isinstance(events[-1], ResponseCompleted)
+        return events[-1].response
+
+    streamed = asyncio.run(run())
+    expected = attrs.evolve(
+        reply, model=reply.model or MODEL, metadata={**reply.metadata, "provider": "groq"}
+    )
+    assert streamed == expected
