@@ -367,6 +367,31 @@ async def test_a_data_line_that_is_not_json_is_a_stream_error() -> None:
     await llm.aclose()
 
 
+async def test_padded_data_keepalives_and_comments_are_tolerated() -> None:
+    body = (
+        b": keep-alive comment\n\n"
+        b"data:\n\n"
+        b'data:   {"choices":[{"index":0,"delta":{"content":"Hi"}}]}  \n\n'
+        b'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+        b"data:  [DONE] \n\n"
+    )
+    transport, _ = router(lambda _: httpx.Response(200, content=body))
+    llm = hf(transport)
+    events = [event async for event in llm.stream(HELLO)]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hi"]
+    assert isinstance(events[-1], ResponseCompleted)
+    await llm.aclose()
+
+
+async def test_json_followed_by_garbage_is_a_stream_error() -> None:
+    body = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]} trailing\n\n'
+    transport, _ = router(lambda _: httpx.Response(200, content=body))
+    llm = hf(transport)
+    with pytest.raises(StreamError, match="not JSON"):
+        _ = [event async for event in llm.stream(HELLO)]
+    await llm.aclose()
+
+
 async def test_done_without_a_space_and_crlf_lines_are_understood() -> None:
     body = wire.render_stream_bytes(REPLY, newline="\r\n").replace(b"data: [DONE]", b"data:[DONE]")
     transport, _ = router(lambda _: httpx.Response(200, content=body))
