@@ -24,8 +24,10 @@ The pieces, and how a backend uses them:
     every error whose ``retryable`` is true.
 
 ``build_client(base_url=..., clocks=..., transport=None, headers=None)``
-    An ``httpx.AsyncClient`` whose timeouts implement the connect and idle clocks. Tests
-    pass ``transport=httpx.MockTransport(...)``.
+    An ``httpx.AsyncClient`` whose default timeouts are the connect and idle clocks. Tests
+    pass ``transport=httpx.MockTransport(...)``. The engine sends its own clocks with every
+    request (``httpx_timeout(clocks)``), so engines that share a client (copies bound to
+    another timeout) each keep their own clocks.
 
 ``map_http_errors(backend, ...)``
     A context manager translating ``httpx`` exceptions (and the total-deadline
@@ -45,8 +47,12 @@ The pieces, and how a backend uses them:
     with it the connection, at once. Prefer ``contextlib.aclosing(engine.stream(...))``.
 
     A non-2xx status becomes an error through ``status_error(failure)``, which receives a
-    `StatusFailure` (backend, status, headers, body, model); the default is A's pure
-    `error_for_status`. Backends wrap it to add advice or the serving provider.
+    `StatusFailure` (backend, status, headers, body, model); the default is the pure
+    `error_for_status` of ``adapters.llm._errors``. Backends wrap it to add advice or the
+    serving provider. A retryable error without ``retry_after`` gets it from the headers.
+    The total deadline is one timer per streamed body and only ever interrupts a read, so
+    it never cancels the caller's own code; when it passes while the caller holds an
+    event, the next read raises.
 
 ``StreamDecoder``
     What a backend implements for streams: ``events(chunks, headers)`` turns an async
