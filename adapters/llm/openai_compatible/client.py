@@ -174,6 +174,23 @@ class _ChatStreamDecoder:
         yield ResponseCompleted(response=self._state.finish(metadata=self._metadata))
 
 
+class _Secret:
+    """Holds an API key so that no repr, ``vars()`` dump or log line shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
 class OpenAICompatibleLLM:
     """An `LLMPort` over an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -213,7 +230,7 @@ class OpenAICompatibleLLM:
         self.name = name
         self.config = config
         self.base_url = base_url.rstrip("/")
-        self.__api_key = api_key
+        self._api_key = _Secret(api_key) if api_key else None
         base_clocks = clocks or Clocks()
         self._base_clocks = base_clocks
         self._include_usage = True
@@ -241,7 +258,7 @@ class OpenAICompatibleLLM:
     # --- hooks -------------------------------------------------------------------------------
 
     def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.__api_key}"} if self.__api_key else {}
+        return {"Authorization": f"Bearer {self._api_key.reveal()}"} if self._api_key else {}
 
     def _extra_headers(self) -> dict[str, str]:
         return {}

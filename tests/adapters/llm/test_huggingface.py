@@ -168,7 +168,7 @@ def test_an_invalid_provider_is_a_config_error() -> None:
 def test_the_key_never_shows_in_reprs() -> None:
     configured = settings(bill_to="org")
     llm = HuggingFaceLLM(settings=configured, transport=ScriptedTransport())
-    for text in (repr(configured), repr(llm), str(configured), repr(llm.settings)):
+    for text in (repr(configured), repr(llm), str(configured), repr(llm.settings), repr(vars(llm))):
         assert KEY not in text
     assert "hf_***" in repr(configured)
 
