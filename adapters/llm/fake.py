@@ -85,11 +85,14 @@ class HTTPFailure:
 
     Attributes:
         status: the HTTP status.
+        message: the error text, rendered in the wire format's own error body shape
+            (used when ``body`` is ``None``).
         body: a JSON value (sent as JSON) or ``bytes``/``str`` (sent verbatim).
         headers: response headers, e.g. ``{"retry-after": "2"}``.
     """
 
     status: int
+    message: str = "scripted failure"
     body: Any = None
     headers: Mapping[str, str] = attrs.field(factory=dict)
 
@@ -438,6 +441,9 @@ def _sse(payloads: Iterable[Any], *, done: bool) -> tuple[bytes, ...]:
 
 
 def _failure(step: HTTPFailure) -> ScriptedResponse:
+    if step.body is None:
+        payload = {"error": {"message": step.message, "type": "invalid_request_error", "code": step.status}}
+        return ScriptedResponse.json(payload, status=step.status, headers=dict(step.headers))
     if isinstance(step.body, bytes | str):
         body = step.body.encode() if isinstance(step.body, str) else step.body
         return ScriptedResponse(
