@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -99,24 +100,40 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def _measure(
-    opener: clients.Opener, base_url: str, prefix: str, events: int, repeat: int
-) -> tuple[float, float]:
-    """Median wall and CPU seconds of one whole stream; checks that every chunk was seen.
+    openers: Sequence[tuple[str, clients.Opener]], base_url: str, prefix: str, events: int, repeat: int
+) -> dict[str, tuple[float, float] | str]:
+    """Median wall and CPU seconds of one whole stream, per client; a reason when skipped.
 
-    CPU time is this process's only: the server runs in another process, so it measures
-    exactly the client's work per chunk, whatever the server's pace.
+    Clients take turns within each round (the order rotating between rounds), so a change
+    in the machine's load touches every client alike. CPU time is this process's only: the
+    server runs in another process, so it measures the client's own work per chunk.
     """
-    async with opener(base_url, prefix) as consume:
-        seen = await consume()  # warm-up: connection pool, lazy imports, caches
-        if seen < events * 0.9:  # ours yields events, not frames: a role-only frame yields none
-            raise RuntimeError(f"{opener.__name__} saw {seen} chunks of {events} on {prefix}")
-        walls, cpus = [], []
-        for _ in range(repeat):
-            wall, cpu = time.perf_counter(), time.process_time()
-            await consume()
-            cpus.append(time.process_time() - cpu)
-            walls.append(time.perf_counter() - wall)
-    return statistics.median(walls), statistics.median(cpus)
+    async with contextlib.AsyncExitStack() as stack:
+        ready: list[tuple[str, clients.Consume]] = []
+        skipped: dict[str, tuple[float, float] | str] = {}
+        for label, opener in openers:
+            try:
+                consume = await stack.enter_async_context(opener(base_url, prefix))
+            except ImportError as exc:
+                skipped[label] = f"skipped: {exc}"
+                continue
+            seen = await consume()  # warm-up: connection pool, lazy imports, caches
+            if seen < events * 0.9:  # ours yields events, not frames: a role-only frame yields none
+                raise RuntimeError(f"{label} saw {seen} chunks of {events} on {prefix}")
+            ready.append((label, consume))
+        walls: dict[str, list[float]] = {label: [] for label, _ in ready}
+        cpus: dict[str, list[float]] = {label: [] for label, _ in ready}
+        for round_ in range(repeat):
+            shift = round_ % max(1, len(ready))
+            for label, consume in ready[shift:] + ready[:shift]:
+                wall, cpu = time.perf_counter(), time.process_time()
+                await consume()
+                cpus[label].append(time.process_time() - cpu)
+                walls[label].append(time.perf_counter() - wall)
+    measured: dict[str, tuple[float, float] | str] = {
+        label: (statistics.median(walls[label]), statistics.median(cpus[label])) for label, _ in ready
+    }
+    return {**measured, **skipped}
 
 
 def _import_time(module: str, runs: int = 5) -> float | None:
@@ -150,13 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"\n  {stream.name}: {stream.events} chunks")
                 print(f"  {'library':<24}{'wall ms':>9}{'chunks/s':>11}{'CPU µs/chunk':>14}{'× raw':>7}")
                 baseline: float | None = None
-                for label, opener in consumers:
-                    repeat = max(1, args.repeat if stream.events < 10_000 else args.repeat // 2 + 1)
-                    try:
-                        wall, cpu = asyncio.run(_measure(opener, base_url, prefix, stream.events, repeat))
-                    except ImportError as exc:
-                        print(f"  {label:<24}  skipped: {exc}")
+                repeat = max(1, args.repeat if stream.events < 10_000 else args.repeat // 2 + 1)
+                figures = asyncio.run(_measure(consumers, base_url, prefix, stream.events, repeat))
+                for label, _ in consumers:
+                    figure = figures[label]
+                    if isinstance(figure, str):
+                        print(f"  {label:<24}  {figure}")
                         continue
+                    wall, cpu = figure
                     per_chunk = cpu / stream.events
                     baseline = baseline or per_chunk
                     ratio = per_chunk / baseline
