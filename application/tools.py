@@ -63,6 +63,10 @@ class RegisteredTool:
         )
 
 
+class _ToolTimedOutError(Exception):
+    """The registry's own deadline for a call passed (not a `TimeoutError` the tool raised)."""
+
+
 class ToolRegistry:
     """The tools of a runtime, by name; runs calls the model asked for.
 
@@ -233,7 +237,7 @@ class ToolRegistry:
                 for key, value in arguments.items()
             }
             value = await self._call(tool, kwargs)
-        except TimeoutError:
+        except _ToolTimedOutError:
             return self._error(
                 call,
                 f"Error: tool {call.name!r} did not finish within {tool.timeout:g} seconds "
@@ -256,7 +260,14 @@ class ToolRegistry:
         else:
             # A sync tool that overruns keeps its worker thread until it returns by itself;
             # the model is told at once and the run goes on.
-            value = await asyncio.wait_for(awaitable, tool.timeout)
+            scope = asyncio.timeout(tool.timeout)
+            try:
+                async with scope:
+                    value = await awaitable
+            except TimeoutError:
+                if scope.expired():  # our deadline, not a TimeoutError the tool itself raised
+                    raise _ToolTimedOutError from None
+                raise
         if inspect.isawaitable(value):  # a sync wrapper that returned a coroutine
             value = await value
         return value

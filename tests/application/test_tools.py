@@ -314,6 +314,27 @@ async def test_timeouts_are_error_results_for_async_and_sync_tools() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("default_timeout", [None, 5.0])
+async def test_a_timeout_error_raised_by_the_tool_itself_is_its_own_failure(
+    default_timeout: float | None,
+) -> None:
+    registry = ToolRegistry(default_timeout=default_timeout)
+
+    def fetch() -> str:
+        raise TimeoutError("the upstream socket timed out")
+
+    async def fetch_async() -> str:
+        raise TimeoutError("the upstream socket timed out")
+
+    registry.register(fetch)
+    registry.register(fetch_async)
+    for name in ("fetch", "fetch_async"):
+        result = await registry.run(_call(name))
+        assert result.is_error
+        assert result.content == f"Error: tool {name!r} raised TimeoutError: the upstream socket timed out"
+
+
+@pytest.mark.anyio
 async def test_long_output_is_cut_with_a_note() -> None:
     registry = ToolRegistry(max_output_chars=10)
     registry.register(lambda: "x" * 25, name="long")
