@@ -161,12 +161,19 @@ def message_json(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def run_json(ended: RunEnded) -> dict[str, Any]:
+def run_json(ended: RunEnded, *, system_prompt: str = "") -> dict[str, Any]:
     """The ``--json`` object of a finished run.
 
     ``usage`` sums every model call of the run; ``tool_calls`` are those of the final reply.
+    ``messages`` are all the messages of the run in order, as the model was sent them: the
+    system prompt first (when there is one), then the conversation.
+
+    Args:
+        ended: the run's terminal event.
+        system_prompt: the agent's system prompt (not stored with the conversation).
     """
     response = ended.response or AIResponse()
+    system = [ChatMessage.system(system_prompt)] if system_prompt.strip() else []
     return {
         "content": response.content,
         "thinking": response.thinking or None,
@@ -174,7 +181,7 @@ def run_json(ended: RunEnded) -> dict[str, Any]:
         "usage": usage_json(ended.usage),
         "model": response.model,
         "tool_calls": [tool_call_json(call) for call in response.tool_calls],
-        "messages": [message_json(message) for message in ended.messages],
+        "messages": [message_json(message) for message in (*system, *ended.messages)],
     }
 
 

@@ -173,7 +173,9 @@ class Session:
         if ended.status is RunStatus.CANCELLED:
             raise ended.error or RunCancelledError("the run was cancelled")
         if self.options.as_json:
-            sys.stdout.write(json.dumps(run_json(ended), ensure_ascii=False) + "\n")
+            sys.stdout.write(
+                json.dumps(run_json(ended, system_prompt=self.agent.system_prompt), ensure_ascii=False) + "\n"
+            )
             sys.stdout.flush()
         if ended.status is RunStatus.MAX_TURNS:
             sys.stderr.write(

@@ -89,7 +89,11 @@ def test_run_json_is_exactly_one_object_with_the_documented_keys(
     assert data["finish_reason"] == "stop"
     assert data["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     assert data["tool_calls"] == []
-    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    assert data["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "answer?"},
+        {"role": "assistant", "content": "forty-two"},
+    ]
     body = router.bodies()[0]
     assert body["model"] == "org/model:cheapest"
     assert body["messages"][0] == {"role": "system", "content": "Be terse."}
