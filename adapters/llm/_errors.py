@@ -349,18 +349,24 @@ def error_from_stream_payload(
     backend: str,
     model: str | None = None,
     provider: str | None = None,
+    advice: Mapping[int, str] | None = None,
 ) -> LLMError:
     """The typed error for an ``{"error": …}`` object that arrived inside a 200 stream.
 
-    The payload is classified by what it says: an ``overloaded`` hint, a rate limit, a
-    context-length complaint, or a status/code it carries; anything else is a retryable
-    `ProviderError`, because the server started answering and then failed.
+    The payload is classified like an HTTP failure of the same kind: an ``overloaded``
+    hint, a rate limit or a context-length complaint first, then the status it carries
+    (``status``, ``status_code`` or an integer ``code``): 401 authentication, 402/403
+    permission, 404 model not found, other 4xx invalid request, 5xx provider error.
+    Anything else is a retryable `ProviderError`, because the server started answering
+    and then failed.
 
     Args:
         payload: the parsed JSON of the data line (usually ``{"error": …}``).
         backend: the backend name.
         model: the model id of the request.
         provider: the provider that served the stream, when known.
+        advice: per-status guidance from the backend, as for `error_for_status`; used
+            when the payload carries that status.
     """
     detail = _detail_of(payload)
     if isinstance(payload, Mapping) and detail.status is None:
@@ -368,26 +374,34 @@ def error_from_stream_payload(
         if isinstance(status, int) and not isinstance(status, bool):
             detail = attrs.evolve(detail, status=status)
     head = f"{_subject(backend, model, provider)} reported an error mid-stream"
+    status = detail.status
     cls: type[LLMError]
-    if _looks_overloaded(detail) or detail.status in (503, 529):
+    hint: str | None
+    if _looks_overloaded(detail) or status in (503, 529):
         cls = OverloadedError
-        advice = "The provider is overloaded; try again later or pick another provider."
-    elif detail.status == 429 or _looks_rate_limited(detail):
+        hint = "The provider is overloaded; try again later or pick another provider."
+    elif status == 429 or _looks_rate_limited(detail):
         cls = RateLimitError
-        advice = "Too many requests: wait and try again."
+        hint = "Too many requests: wait and try again."
     elif _looks_like_context_length(detail):
         cls = ContextLengthExceededError
-        advice = "Shorten the conversation or pick a model with a larger context window."
-    elif detail.status == 401:
+        hint = "Shorten the conversation or pick a model with a larger context window."
+    elif status == 401:
         cls = AuthenticationError
-        advice = "Check the API key."
-    elif detail.status is not None and 400 <= detail.status < 500:
+        hint = "Check the API key."
+    elif status in (402, 403):
+        cls = PermissionDeniedError
+        hint = _default_advice(status, model)
+    elif status == 404:
+        cls = ModelNotFoundError
+        hint = _default_advice(status, model)
+    elif status is not None and 400 <= status < 500:
         cls = InvalidRequestError
-        advice = None
+        hint = None
     else:
         cls = ProviderError
-        advice = "Try again, or pick another provider."
-    message = _compose(
-        head, detail if detail.message else attrs.evolve(detail, message="(no details)"), advice
-    )
-    return cls(message, backend=backend, status=detail.status, provider=provider, model=model)
+        hint = "Try again, or pick another provider."
+    if status is not None and advice and status in advice:
+        hint = advice[status]
+    message = _compose(head, detail if detail.message else attrs.evolve(detail, message="(no details)"), hint)
+    return cls(message, backend=backend, status=status, provider=provider, model=model)

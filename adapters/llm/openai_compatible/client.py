@@ -77,11 +77,12 @@ class _ChatStreamDecoder:
         tool_names: Mapping[str, str] | None,
         prompt_chars: int,
         metadata_of: Callable[[Mapping[str, str]], dict[str, Any]],
+        advice: Mapping[int, str] | None = None,
     ) -> None:
         self._backend = backend
         self._model = model
         self._state = wire.StreamState(
-            backend=backend, model=model, tool_names=tool_names, prompt_chars=prompt_chars
+            backend=backend, model=model, tool_names=tool_names, prompt_chars=prompt_chars, advice=advice
         )
         self._metadata_of = metadata_of
         self._metadata: dict[str, Any] = {}
@@ -356,6 +357,7 @@ class OpenAICompatibleLLM:
             model=model,
             provider=provider if isinstance(provider, str) else None,
             prompt_chars=_prompt_chars(messages),
+            advice=self._error_advice(model),
         )
         return attrs.evolve(parsed, metadata={**parsed.metadata, **metadata})
 
@@ -389,6 +391,7 @@ class OpenAICompatibleLLM:
                     tool_names=tool_names,
                     prompt_chars=prompt_chars,
                     metadata_of=self._response_metadata,
+                    advice=self._error_advice(model),
                 )
 
             try:

@@ -360,6 +360,7 @@ def parse_completion(
     model: str | None = None,
     provider: str | None = None,
     prompt_chars: int = 0,
+    advice: Mapping[int, str] | None = None,
 ) -> AIResponse:
     """The `AIResponse` of a non-streaming reply body.
 
@@ -370,6 +371,7 @@ def parse_completion(
         model: the requested model, used when the body names none, and for errors.
         provider: the serving provider, for errors.
         prompt_chars: length of the prompt, for the usage estimate when the body has none.
+        advice: per-status guidance for an ``{"error": …}`` body (see `error_for_status`).
 
     Raises:
         LLMError: the body is an ``{"error": …}`` object (classified by what it says).
@@ -383,7 +385,9 @@ def parse_completion(
             provider=provider,
         )
     if payload.get("error"):
-        raise error_from_stream_payload(payload, backend=backend, model=model, provider=provider)
+        raise error_from_stream_payload(
+            payload, backend=backend, model=model, provider=provider, advice=advice
+        )
     choices = payload.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         raise StreamError(
@@ -471,6 +475,7 @@ class StreamState:
         provider: the serving provider, for errors.
         tool_names: wire name -> original name (see `tool_name_map`).
         prompt_chars: length of the prompt, for the usage estimate when none is sent.
+        advice: per-status guidance for an in-stream ``{"error": …}`` (see `error_for_status`).
     """
 
     def __init__(
@@ -481,8 +486,10 @@ class StreamState:
         provider: str | None = None,
         tool_names: Mapping[str, str] | None = None,
         prompt_chars: int = 0,
+        advice: Mapping[int, str] | None = None,
     ) -> None:
         self.backend = backend
+        self.advice = advice
         self.provider = provider
         self._requested_model = model
         self._tool_names = dict(tool_names or {})
@@ -522,6 +529,7 @@ class StreamState:
                 backend=self.backend,
                 model=self._model or self._requested_model,
                 provider=self.provider,
+                advice=self.advice,
             )
             error.partial = self.partial()
             raise error

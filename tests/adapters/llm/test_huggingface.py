@@ -359,6 +359,35 @@ async def test_an_error_line_in_a_200_stream_is_a_typed_error_with_the_provider(
     await llm.aclose()
 
 
+@pytest.mark.parametrize(
+    ("payload", "error_type", "advice"),
+    [
+        ({"error": "Invalid credentials", "status": 401}, AuthenticationError, "HUGGINGFACE_API_KEY"),
+        ({"error": {"message": "forbidden", "code": 403}}, PermissionDeniedError, "Make calls to Inference"),
+        ({"error": f"Model {MODEL} does not exist", "status": 404}, ModelNotFoundError, "was not found"),
+        ({"error": {"message": "bad temperature", "status": 422}}, InvalidRequestError, "parameters"),
+        ({"error": "upstream failed", "status": 502}, ProviderError, ":fastest"),
+    ],
+)
+async def test_an_error_line_in_a_200_stream_is_the_same_kind_of_error_as_its_status(
+    payload: dict[str, Any], error_type: type[Exception], advice: str
+) -> None:
+    def reply(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["stream"]:
+            return httpx.Response(200, content=f"data: {json.dumps(payload)}\n\n".encode())
+        return httpx.Response(200, json=payload)
+
+    transport, _ = router(reply)
+    llm = hf(transport)
+    with pytest.raises(error_type) as caught:
+        _ = [event async for event in llm.stream(HELLO)]
+    assert type(caught.value) is error_type
+    assert advice in str(caught.value)
+    with pytest.raises(error_type):  # a 200 non-streaming body with an error object too
+        await llm.complete(HELLO)
+    await llm.aclose()
+
+
 async def test_a_data_line_that_is_not_json_is_a_stream_error() -> None:
     transport, _ = router(lambda _: httpx.Response(200, content=b"data: <html>oops</html>\n\n"))
     llm = hf(transport)

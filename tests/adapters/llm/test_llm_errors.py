@@ -192,6 +192,10 @@ def test_parse_retry_after(headers: dict[str, str], seconds: float | None) -> No
         ({"error": {"message": "x", "code": "context_length_exceeded"}}, ContextLengthExceededError),
         ({"error": "Request failed during generation: CUDA out of memory"}, ProviderError),
         ({"error": {"message": "bad input", "code": 400}}, InvalidRequestError),
+        ({"error": "Invalid credentials", "status": 401}, AuthenticationError),
+        ({"error": {"message": "no permission", "code": 403}}, PermissionDeniedError),
+        ({"error": "Model not found", "status_code": 404}, ModelNotFoundError),
+        ({"error": "Bad gateway", "status": 502}, ProviderError),
         ({"error": {}}, ProviderError),
     ],
 )
