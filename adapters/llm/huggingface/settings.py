@@ -9,6 +9,7 @@ clear `ConfigError`. ``repr`` never shows the key.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -139,7 +140,7 @@ class HuggingFaceSettings:
             )
         if not self.model.strip():
             raise ConfigError(f"HUGGINGFACE_MODEL is empty; the default is {DEFAULT_MODEL}")
-        if self.timeout <= 0:
+        if not math.isfinite(self.timeout) or self.timeout <= 0:
             raise ConfigError(f"HUGGINGFACE_TIMEOUT must be a positive number of seconds, not {self.timeout}")
         if self.max_retries < 0:
             raise ConfigError(f"HUGGINGFACE_MAX_RETRIES must be 0 or more, not {self.max_retries}")

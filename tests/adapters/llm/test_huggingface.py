@@ -160,6 +160,16 @@ def test_plain_http_is_fine_on_loopback(base_url: str) -> None:
     settings(base_url=base_url).validate()
 
 
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_timeout_that_is_not_a_positive_number_is_refused(timeout: float) -> None:
+    with pytest.raises(ConfigError, match="HUGGINGFACE_TIMEOUT"):
+        settings(timeout=timeout).validate()
+    with pytest.raises(ConfigError, match="HUGGINGFACE_TIMEOUT"):
+        HuggingFaceSettings.from_env(
+            {"HUGGINGFACE_API_KEY": KEY, "HUGGINGFACE_TIMEOUT": str(timeout)}
+        ).validate()
+
+
 def test_an_invalid_provider_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="HUGGINGFACE_PROVIDER"):
         settings(provider="not a provider!").validate()
