@@ -63,6 +63,14 @@ def _print_error(line: str) -> None:
     stream.flush()
 
 
+def _usage_line(error: click.ClickException, secrets: Sequence[str]) -> str:
+    """A usage error as one line, like every other error, with where to find the right usage."""
+    message = " ".join(error.format_message().split())
+    context = getattr(error, "ctx", None)
+    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    return scrub(f"cw: error: {message}{hint}", secrets)
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -88,7 +96,7 @@ def main(
         _print_error("cw: interrupted")
         return EXIT_INTERRUPTED
     except click.ClickException as error:
-        error.show()
+        _print_error(_usage_line(error, app.secrets()))
         return error.exit_code
     except AgentError as error:
         _print_error(error_line(error, app.secrets()))

@@ -173,7 +173,9 @@ def test_image_that_does_not_exist_is_a_usage_error(
 ) -> None:
     code, out, err = run_cw(capsys, ["run", "x", "--image", "/no/such/cat.png"], hf_container())
     assert code == 2
-    assert "no such image file" in err
+    assert err == (
+        "cw: error: Invalid value for --image: no such image file: /no/such/cat.png (see 'cw run --help')\n"
+    )
     assert out == ""
 
 
@@ -297,10 +299,27 @@ def test_ctrl_c_exits_130_with_one_line(
     assert lines(err) == ["cw: interrupted"]
 
 
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cw(capsys, ["run"], environ={})
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["run"], "Missing argument 'PROMPT'"),
+        (["run", "x", "--max-turns", "0"], "--max-turns"),
+        (["run", "x", "--temperature", "warm"], "'warm' is not a valid float"),
+        (["run", "x", "--bogus"], "No such option '--bogus'"),
+        (["run", "x", "--workspace", "/no/such/folder"], "'/no/such/folder' does not exist"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_exit_2_with_exactly_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], said: str
+) -> None:
+    code, out, err = run_cw(capsys, argv, environ={})
     assert code == 2
-    assert "PROMPT" in err
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("cw: error: ")
+    assert said in err
+    assert "--help'" in err  # where to find the right usage
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -837,6 +856,7 @@ def test_run_reads_the_prompt_from_stdin(
 def test_empty_prompt_is_a_usage_error(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
     code, _, err = run_cw(capsys, ["run", "  "], hf_container())
     assert code == 2
+    assert err.count("\n") == 1
     assert "empty" in err
 
 
