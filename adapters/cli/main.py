@@ -63,6 +63,10 @@ def _print_error(line: str) -> None:
     stream.flush()
 
 
+# Click 8.2+ raises this for a bare `cw`; older versions print the help themselves.
+_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def _usage_line(error: click.ClickException, secrets: Sequence[str]) -> str:
     """A usage error as one line, like every other error, with where to find the right usage."""
     message = " ".join(error.format_message().split())
@@ -96,7 +100,10 @@ def main(
         _print_error("cw: interrupted")
         return EXIT_INTERRUPTED
     except click.ClickException as error:
-        _print_error(_usage_line(error, app.secrets()))
+        if isinstance(error, _NO_ARGS_IS_HELP):  # bare `cw`: the help is the answer
+            error.show()
+        else:
+            _print_error(_usage_line(error, app.secrets()))
         return error.exit_code
     except AgentError as error:
         _print_error(error_line(error, app.secrets()))

@@ -322,6 +322,13 @@ def test_usage_errors_exit_2_with_exactly_one_line(
     assert "--help'" in err  # where to find the right usage
 
 
+def test_bare_cw_shows_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cw(capsys, [], environ={})
+    assert code == 2
+    assert "Commands:" in out + err
+    assert "cw: error" not in out + err
+
+
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cw(capsys, ["--help"], environ={})
     assert code == 0
