@@ -139,6 +139,8 @@ class AnthropicLLM:
         transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
         name: the backend name errors and the registry use.
         retry: the retry policy; defaults to ``settings.max_retries`` retries.
+        clocks: the connect and idle clocks (10 s and 60 s by default); the total deadline
+            is the config's ``timeout``, else ``settings.timeout``.
         sleep: awaited for back-off delays (tests pass a recorder).
         rand: the back-off jitter source, a float in ``[0, 1)``.
 
@@ -156,9 +158,11 @@ class AnthropicLLM:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         rand: Callable[[], float] | None = None,
+        clocks: Clocks | None = None,
     ) -> None:
         settings.validate()
-        self._api_key = settings.api_key or ""
+        # The key is read from the settings (whose repr masks it) when the client is built,
+        # never kept as a plain attribute a ``vars()`` dump would show.
         self.settings = settings
         self.name = name
         self.config = config or NormalizedModelConfig(model=settings.model, timeout=settings.timeout)
@@ -166,6 +170,7 @@ class AnthropicLLM:
         self._retry = retry or RetryPolicy(max_retries=settings.max_retries)
         self._sleep = sleep
         self._rand = rand
+        self._base_clocks = clocks or Clocks(connect=10.0, idle=_IDLE_SECONDS)
         self._engine: HTTPEngine | None = None
 
     def __repr__(self) -> str:
@@ -188,6 +193,7 @@ class AnthropicLLM:
             retry=self._retry,
             sleep=self._sleep,
             rand=self._rand,
+            clocks=self._base_clocks,
         )
 
     async def complete(
@@ -276,7 +282,8 @@ class AnthropicLLM:
 
     def _clocks(self, config: NormalizedModelConfig) -> Clocks:
         total = config.timeout or self.settings.timeout
-        return Clocks(connect=min(10.0, total), idle=min(_IDLE_SECONDS, total), total=total)
+        base = self._base_clocks
+        return Clocks(connect=min(base.connect, total), idle=min(base.idle, total), total=total)
 
     def _engine_for(self, config: NormalizedModelConfig) -> HTTPEngine:
         """The engine, made on first use; a call with another timeout gets its own total clock."""
@@ -286,7 +293,7 @@ class AnthropicLLM:
                 base_url=self.settings.base_url,
                 clocks=clocks,
                 transport=self._transport,
-                headers={"x-api-key": self._api_key, "anthropic-version": ANTHROPIC_VERSION},
+                headers={"x-api-key": self.settings.api_key or "", "anthropic-version": ANTHROPIC_VERSION},
             )
             kwargs: dict[str, Any] = {}
             if self._sleep is not None:

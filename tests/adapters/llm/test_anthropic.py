@@ -15,6 +15,7 @@ import attrs
 import httpx
 import pytest
 
+from adapters.llm._http import Clocks
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings, wire
 from adapters.llm.fake import FakeLLM, MidStreamError
@@ -24,6 +25,7 @@ from domain.errors import (
     ConfigError,
     ContextLengthExceededError,
     LLMError,
+    LLMTimeoutError,
     ModelNotFoundError,
     OverloadedError,
     ProviderError,
@@ -411,6 +413,24 @@ def test_the_key_never_shows_in_a_repr() -> None:
     assert KEY not in repr(SETTINGS)
     assert KEY not in repr(llm)
     assert KEY not in repr(llm.settings)
+    assert KEY not in repr(vars(llm))
+    assert KEY not in repr(vars(llm.with_config(CONFIG)))
+
+
+@pytest.mark.anyio
+async def test_the_idle_clock_can_be_set_and_a_silent_stream_times_out() -> None:
+    async with ScriptedServer() as server:
+        first = sse(wire.render_stream(AIResponse(content="hi"))[:1])
+        server.enqueue("/v1/messages", ScriptedResponse(chunks=[first, first], stall_after=1))
+        llm = AnthropicLLM(
+            settings=AnthropicSettings(api_key=KEY, base_url=server.url + "/v1", max_retries=0),
+            config=CONFIG,
+            clocks=Clocks(connect=5, idle=0.2, total=None),
+        )
+        with pytest.raises(LLMTimeoutError) as caught:
+            await collect(llm)
+        await llm.aclose()
+    assert caught.value.kind == "idle"
 
 
 # --- a real socket ------------------------------------------------------------------------------
