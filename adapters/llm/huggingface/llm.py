@@ -161,8 +161,9 @@ class HuggingFaceLLM(OpenAICompatibleLLM):
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """The router's models (``GET /models``), or the curated list when that fails.
 
-        Each router model carries its providers' status, context length, pricing and
-        tool / structured-output support; ``details["source"]`` says ``router`` or
+        Each router model carries, in ``details["providers"]``, its providers' status,
+        context length, pricing and tool / structured-output support (those the router
+        sent), with or without ``detailed``; ``details["source"]`` says ``router`` or
         ``curated``.
         """
         try:

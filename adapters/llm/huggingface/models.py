@@ -70,11 +70,10 @@ def _model(raw: Mapping[str, Any], *, detailed: bool) -> AIModel:
     details: dict[str, Any] = {
         "source": "router",
         "providers_available": [p["provider"] for p in live if "provider" in p],
+        "providers": providers,
     }
-    if detailed:
-        details["providers"] = providers
-        if "created" in raw:
-            details["created"] = raw["created"]
+    if "created" in raw:
+        details["created"] = raw["created"]
     owned_by = raw.get("owned_by")
     return AIModel(
         name=str(raw["id"]),
@@ -89,8 +88,9 @@ def parse_router_models(payload: Any, *, detailed: bool = False) -> Sequence[AIM
     """The models of a router ``GET /models`` body; ``None`` when it is not such a body.
 
     Each entry's ``providers`` (provider, status, context_length, pricing, supports_tools,
-    supports_structured_output) become the model's context length (the largest among live
-    providers), capabilities and, when ``detailed``, ``details["providers"]``.
+    supports_structured_output, those present) become the model's context length (the
+    largest among live providers), its capabilities and ``details["providers"]``; the
+    router sends them all in one list, so ``detailed`` changes nothing here.
     """
     if not isinstance(payload, Mapping) or not isinstance(payload.get("data"), list):
         return None

@@ -561,6 +561,14 @@ async def test_list_models_reads_the_router_list() -> None:
     assert gpt.details["providers_available"] == ["cerebras"]
     assert gpt.details["providers"][0]["pricing"] == {"input": 0.25, "output": 0.69}
     assert models[1].context_length is None
+    # per-provider facts do not need detailed=True: the router sends them in the one list
+    brief = (await llm.list_models())[0]
+    assert brief.details["providers"][1] == {
+        "provider": "novita",
+        "status": "staging",
+        "context_length": 200000,
+        "supports_tools": False,
+    }
     await llm.aclose()
 
 
