@@ -159,6 +159,9 @@ class FakeWire:
 
 _WIRES: dict[str, FakeWire] = {}
 
+_WIRE_ALIASES = {"claude": "anthropic"}
+"""Backend names whose wire format has another name: the ``claude`` backend speaks ``anthropic``."""
+
 
 def register_wire(wire: FakeWire) -> None:
     """Make ``wire`` available as ``FakeLLM(wire=wire.name)`` (a later registration wins)."""
@@ -168,9 +171,12 @@ def register_wire(wire: FakeWire) -> None:
 def wire_for(name: str) -> FakeWire:
     """The registered wire format ``name``, importing ``adapters.llm.<name>.fake_wire`` if needed.
 
+    A backend name works too: ``claude`` is the ``anthropic`` wire format.
+
     Raises:
         ValueError: no such wire format.
     """
+    name = _WIRE_ALIASES.get(name, name)
     if name not in _WIRES:
         with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(f"adapters.llm.{name}.fake_wire")

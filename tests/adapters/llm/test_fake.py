@@ -213,6 +213,14 @@ async def test_a_new_wire_format_can_be_registered() -> None:
     assert seen == [ONE]
 
 
+async def test_the_claude_backend_name_selects_the_anthropic_wire_format() -> None:
+    assert wire_for("claude") is wire_for("anthropic")
+    fake = FakeLLM([ONE], wire="claude")
+    assert (await fake.complete(HELLO)).content == "first answer"
+    assert fake.transport.wire.name == "anthropic"
+    assert "max_tokens" in fake.requests[0]  # Anthropic requires it on every request
+
+
 def test_an_unknown_wire_format_lists_the_known_ones() -> None:
     with pytest.raises(ValueError, match="openai"):
         FakeLLM(wire="no-such-wire")
