@@ -15,17 +15,22 @@ from typing import Any, TypeVar
 
 import attrs
 import click
+from rich.console import RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from adapters.cli.app import CliApp, stderr_console, stdout_console
 from adapters.cli.render import model_json
@@ -173,21 +178,37 @@ async def _list_models(
         await adapter.aclose()
 
 
+def _when(value: str | None) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM`` (Ollama's carry nanoseconds and an offset)."""
+    return value[:16].replace("T", " ") if value else ""
+
+
+def _day(value: str | None) -> str:
+    """The date of an ISO timestamp."""
+    return value[:10] if value else ""
+
+
 def _models_table(rows: list[AIModel], *, detailed: bool) -> Table:
-    columns = ["model", "owner / family", "size", "context"]
+    """The models as a table; columns no row has a value for are left out (a listing from a
+    router has no quantization, one from Ollama no owner)."""
+    columns: list[tuple[str, Callable[[AIModel], str]]] = [
+        ("model", lambda model: model.name),
+        ("owner / family", lambda model: model.owned_by or model.family or ""),
+        ("size", lambda model: _size(model.size)),
+        ("context", lambda model: str(model.context_length or "")),
+    ]
+    optional: list[tuple[str, Callable[[AIModel], str]]] = [
+        ("parameters", lambda model: model.parameter_size or ""),
+        ("quantization", lambda model: model.quantization or ""),
+        ("modified", lambda model: _day(model.modified_at)),
+    ]
+    columns += [(title, cell) for title, cell in optional if detailed or any(cell(model) for model in rows)]
     if detailed:
-        columns += ["parameters", "quantization", "capabilities"]
-    table = Table(*columns, box=None)
+        columns.append(("capabilities", lambda model: ", ".join(model.capabilities)))
+    # A model name must stay whole (it is typed back): the other columns wrap instead.
+    table = Table(Column("model", no_wrap=True), *(title for title, _ in columns[1:]), box=None)
     for model in rows:
-        cells = [
-            model.name,
-            model.owned_by or model.family or "",
-            _size(model.size),
-            str(model.context_length or ""),
-        ]
-        if detailed:
-            cells += [model.parameter_size or "", model.quantization or "", ", ".join(model.capabilities)]
-        table.add_row(*cells)
+        table.add_row(*(cell(model) for _, cell in columns))
     return table
 
 
@@ -224,29 +245,63 @@ async def _with_manager(
             await close()
 
 
+class _LayerColumn(ProgressColumn):
+    """A column shown on layer rows only: status rows (no size) are just their text."""
+
+    def __init__(self, column: ProgressColumn) -> None:
+        super().__init__()
+        self._column = column
+
+    def render(self, task: Task) -> RenderableType:
+        return self._column(task) if task.fields.get("layer") else Text("")
+
+
+def _pull_progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        _LayerColumn(BarColumn()),
+        _LayerColumn(TaskProgressColumn()),
+        _LayerColumn(DownloadColumn()),
+        _LayerColumn(TransferSpeedColumn()),
+        _LayerColumn(TimeRemainingColumn()),
+        console=stderr_console(),
+        transient=False,
+    )
+
+
 class _PullDisplay:
-    """One rich progress bar per layer, with speed and time left; status lines in between."""
+    """Ollama's pull output, drawn with rich: one bar per layer (size, speed, time left) and
+    one line per step in between (``pulling manifest``, ``verifying sha256 digest``…), in
+    the order they happen. The display starts with the first report, so a pull that fails
+    before any progress prints nothing but its error."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._tasks: dict[str, TaskID] = {}
-        self._status: TaskID | None = None
+        self._started = False
+        self._layers: dict[str, TaskID] = {}
+        self._last_status: str | None = None
 
     def __call__(self, update: ModelPullProgress) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
         if update.digest and update.total:
-            task = self._tasks.get(update.digest)
-            label = f"{update.status.split(' ')[0]} {update.digest.removeprefix('sha256:')[:12]}"
+            self._last_status = None
+            task = self._layers.get(update.digest)
+            label = escape(f"{update.status.split(' ')[0]} {update.digest.removeprefix('sha256:')[:12]}")
             if task is None:
-                task = self._progress.add_task(label, total=update.total)
-                self._tasks[update.digest] = task
+                task = self._progress.add_task(label, total=update.total, layer=True)
+                self._layers[update.digest] = task
             self._progress.update(
                 task, total=update.total, completed=update.completed or 0, description=label
             )
-            return
-        if self._status is None:
-            self._status = self._progress.add_task(update.status, total=None, visible=True)
-        else:
-            self._progress.update(self._status, description=update.status)
+        elif update.status != self._last_status:
+            self._last_status = update.status
+            self._progress.add_task(escape(update.status), total=None, layer=False)
+
+    def stop(self) -> None:
+        if self._started:
+            self._progress.stop()
 
 
 @click.command()
@@ -255,19 +310,13 @@ class _PullDisplay:
 @click.pass_obj
 def pull(app: CliApp, model: str, backend: str | None, base_url: str | None) -> None:
     """Download MODEL, showing progress per layer (Ollama)."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=stderr_console(),
-        transient=False,
-    )
 
     async def action(manager: ModelManagementPort) -> None:
-        with progress:
-            await manager.pull(model, on_progress=_PullDisplay(progress))
+        display = _PullDisplay(_pull_progress())
+        try:
+            await manager.pull(model, on_progress=display)
+        finally:
+            display.stop()
 
     asyncio.run(_with_manager(app, backend, base_url, action))
     click.echo(f"pulled {model}")
@@ -330,4 +379,21 @@ def ps(app: CliApp, backend: str | None, base_url: str | None, as_json: bool) ->
     if as_json:
         _print_json([model_json(model) for model in rows])
         return
-    stdout_console().print(_models_table(rows, detailed=False))
+    stdout_console().print(_running_table(rows))
+
+
+def _running_table(rows: list[AIModel]) -> Table:
+    """Like ``ollama ps``: what each loaded model takes, how much of it is on the GPU, and
+    when it unloads."""
+    table = Table(Column("model", no_wrap=True), "size", "vram", "context", "until", box=None)
+    for model in rows:
+        vram = model.details.get("size_vram")
+        expires = model.details.get("expires_at")
+        table.add_row(
+            model.name,
+            _size(model.size),
+            _size(vram) if isinstance(vram, int) else "",
+            str(model.context_length or ""),
+            _when(expires) if isinstance(expires, str) else "",
+        )
+    return table

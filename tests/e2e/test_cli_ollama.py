@@ -1,0 +1,217 @@
+"""``cw`` against a loopback Ollama, as a user runs it: ``--backend ollama --base-url URL``.
+
+The server is `ScriptedServer` (real HTTP on 127.0.0.1) in a thread of its own, since
+``main`` runs its own event loop; it answers with Ollama's real payload shapes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from adapters.cli.errors import EXIT_CODES
+from adapters.cli.main import main
+from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from domain.errors import UnreachableError
+
+NDJSON = {"content-type": "application/x-ndjson"}
+BIG = "sha256:" + "6a" * 32
+SMALL = "sha256:" + "4f" * 32
+LONG_NAME = "hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M"
+
+
+def ndjson(*objects: dict[str, Any]) -> tuple[bytes, ...]:
+    return tuple(json.dumps(obj, ensure_ascii=False).encode() + b"\n" for obj in objects)
+
+
+@pytest.fixture
+def ollama() -> Iterator[ScriptedServer]:
+    """A loopback server running in its own thread and event loop."""
+    server = ScriptedServer()
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    stop: list[asyncio.Event] = []
+
+    async def serve() -> None:
+        stop.append(asyncio.Event())
+        async with server:
+            started.set()
+            await stop[0].wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert started.wait(10), "the loopback server did not start"
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)
+        loop.close()
+
+
+def cw(capsys: pytest.CaptureFixture[str], server: ScriptedServer | None, *argv: str) -> tuple[int, str, str]:
+    base = ["--backend", "ollama", "--base-url", server.url if server else "http://127.0.0.1:9"]
+    code = main([*argv, *base], environ={"OLLAMA_MAX_RETRIES": "0"})
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_pull_shows_each_step_in_order_and_one_bar_per_layer(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer
+) -> None:
+    lines: list[dict[str, Any]] = [{"status": "pulling manifest"}]
+    for digest, total in ((BIG, 2_000_000), (SMALL, 1_481)):
+        status = f"pulling {digest[7:19]}"
+        lines.append({"status": status, "digest": digest, "total": total})
+        lines += [
+            {"status": status, "digest": digest, "total": total, "completed": total * i // 4} for i in (1, 4)
+        ]
+    lines += [{"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
+    ollama.enqueue("/api/pull", ScriptedResponse(headers=NDJSON, chunks=ndjson(*lines)))
+
+    code, out, err = cw(capsys, ollama, "pull", "llama3.2")
+
+    assert code == 0, err
+    assert out == "pulled llama3.2\n"
+    assert ollama.requests[0].json() == {"model": "llama3.2", "stream": True}
+    shown = [line.strip() for line in err.splitlines() if line.strip()]
+    order = [
+        "pulling manifest",
+        f"pulling {BIG[7:19]}",
+        f"pulling {SMALL[7:19]}",
+        "verifying",
+        "writing",
+        "success",
+    ]
+    positions = [next(i for i, line in enumerate(shown) if line.startswith(step)) for step in order]
+    assert positions == sorted(positions), shown
+    big = next(line for line in shown if line.startswith(f"pulling {BIG[7:19]}"))
+    assert "100%" in big
+    assert "2.0/2.0 MB" in big
+    for step in ("pulling manifest", "verifying sha256 digest", "writing manifest", "success"):
+        assert step in shown, shown  # a step line is its text alone: no empty bar, no "0/? bytes"
+
+
+def test_a_pull_that_fails_before_any_progress_prints_only_the_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = cw(capsys, None, "pull", "llama3.2")
+
+    assert code == EXIT_CODES[UnreachableError]
+    assert out == ""
+    assert err.splitlines() == [err.strip()]  # one line, no blank line left by an empty display
+    assert "ollama serve" in err
+
+
+def test_a_failed_pull_ends_with_one_clean_error_line(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer
+) -> None:
+    ollama.enqueue(
+        "/api/pull",
+        ScriptedResponse(
+            headers=NDJSON,
+            chunks=ndjson(
+                {"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}
+            ),
+        ),
+    )
+
+    code, out, err = cw(capsys, ollama, "pull", "no-such-model")
+
+    assert code != 0
+    assert out == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("cw: error:")
+    assert "no-such-model" in last
+    assert "Traceback" not in err
+
+
+def test_ps_table_shows_memory_use_and_unload_time(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer
+) -> None:
+    running = {
+        "name": "llama3.1:latest",
+        "model": "llama3.1:latest",
+        "size": 6_654_289_920,
+        "digest": "42182419e950",
+        "details": {"family": "llama", "parameter_size": "8.0B", "quantization_level": "Q4_K_M"},
+        "expires_at": "2026-11-25T10:04:31.123456789Z",
+        "size_vram": 5_333_539_264,
+        "context_length": 8192,
+    }
+    ollama.enqueue("/api/ps", ScriptedResponse.json({"models": [running]}))
+
+    code, out, err = cw(capsys, ollama, "ps")
+
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "llama3.1:latest" in line)
+    assert "6.7 GB" in row
+    assert "5.3 GB" in row  # VRAM
+    assert "8192" in row
+    assert "2026-11-25 10:04" in row  # when it unloads
+
+
+def test_models_table_lists_whole_names_with_parameters_quantization_and_date(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")  # a narrow terminal
+    entry = {
+        "name": LONG_NAME,
+        "model": LONG_NAME,
+        "modified_at": "2026-01-02T03:04:05.123456789+01:00",
+        "size": 2_019_377_376,
+        "digest": "a80c4f17acd5",
+        "details": {
+            "format": "gguf",
+            "family": "llama",
+            "parameter_size": "3.2B",
+            "quantization_level": "Q4_K_M",
+        },
+    }
+    ollama.enqueue("/api/tags", ScriptedResponse.json({"models": [entry]}))
+
+    code, out, err = cw(capsys, ollama, "models")
+
+    assert code == 0, err
+    assert LONG_NAME in out  # never cut: the name is typed back into `cw run -m`
+    for value in ("3.2B", "Q4_K_M", "2026-01-02", "2.0 GB"):
+        assert value in out
+
+
+def test_run_json_on_a_loopback_ollama_matches_the_other_backends(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer
+) -> None:
+    body = b"".join(
+        ndjson(
+            {"model": "llama3.1", "message": {"role": "assistant", "content": "Grüße "}, "done": False},
+            {"model": "llama3.1", "message": {"role": "assistant", "content": "☀"}, "done": False},
+            {
+                "model": "llama3.1",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 9,
+                "eval_count": 2,
+                "eval_duration": 100_000_000,
+            },
+        )
+    )
+    chunks = tuple(body[i : i + 5] for i in range(0, len(body), 5))  # splits inside characters too
+    ollama.enqueue("/api/chat", ScriptedResponse(headers=NDJSON, chunks=chunks))
+
+    code, out, err = cw(capsys, ollama, "run", "hi", "--json", "--max-tokens", "64")
+
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) >= {"content", "thinking", "finish_reason", "usage", "model", "tool_calls", "messages"}
+    assert data["content"] == "Grüße ☀"
+    assert data["finish_reason"] == "stop"
+    assert data["usage"] == {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
+    sent = ollama.requests[0].json()
+    assert ollama.requests[0].path == "/api/chat"
+    assert sent["options"]["num_predict"] == 64
