@@ -17,6 +17,7 @@ from adapters.llm.fake import HTTPFailure, ScriptedTransport, script_handler
 from adapters.llm.huggingface import CURATED_MODELS, HuggingFaceLLM, HuggingFaceSettings, route_model
 from adapters.llm.openai_compatible import wire
 from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.serialization import from_json_dict, to_json_dict
 from domain.errors import (
     AuthenticationError,
     ConfigError,
@@ -642,3 +643,27 @@ def test_any_split_of_the_stream_into_reads_gives_the_same_reply(
         reply, model=reply.model or MODEL, metadata={**reply.metadata, "provider": "groq"}
     )
     assert streamed == expected
+
+
+_quirks = st.builds(
+    wire.StreamQuirks,
+    index=st.sampled_from(["present", "null"]),
+    think_tags=st.just(False),  # thinking in tags has limits of its own, covered in test_openai_wire
+    reasoning_field=st.sampled_from(["reasoning_content", "reasoning"]),
+)
+
+
+@given(reply=wire_ai_responses(), quirks=_quirks)
+def test_a_reply_kept_through_the_converter_and_sent_over_the_router_wire_comes_back_equal(
+    reply: AIResponse, quirks: wire.StreamQuirks
+) -> None:
+    # domain -> JSON (cattrs) -> domain -> router wire (body and stream) -> domain
+    stored = from_json_dict(AIResponse, json.loads(json.dumps(to_json_dict(reply))))
+    assert stored == reply
+    body = json.loads(json.dumps(wire.render_completion(stored)))
+    assert wire.parse_completion(body) == reply
+    state = wire.StreamState()
+    for chunk in wire.render_stream(stored, quirks=quirks):
+        state.feed(json.loads(json.dumps(chunk)))
+    assert state.done
+    assert state.finish() == reply
