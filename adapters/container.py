@@ -138,12 +138,14 @@ def _claude(context: BuildContext) -> BackendEntry:
     try:
         claude = context.settings.claude()
     except ConfigError as error:
-        return _unusable("claude", "claude", error)
+        return _unusable("claude", "anthropic", error)
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return AnthropicLLM(settings=claude, config=config, transport=context.transport, name="claude")
 
-    return BackendEntry(name="claude", driver="claude", factory=factory, settings=claude.backend_settings())
+    return BackendEntry(
+        name="claude", driver="anthropic", factory=factory, settings=claude.backend_settings()
+    )
 
 
 def _check_claude(settings: Settings) -> None:

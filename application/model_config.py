@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from application.model_limits import DRIVER_DEFAULTS, MODEL_LIMITS, ModelLimits, limits_for
+from application.model_limits import DRIVER_ALIASES, DRIVER_DEFAULTS, MODEL_LIMITS, ModelLimits, limits_for
 from domain.errors import ConfigError
 from domain.model_config import NormalizedModelConfig
 
@@ -44,18 +44,18 @@ _RANGES: Mapping[str, tuple[float, float]] = {
     "presence_penalty": (-2.0, 2.0),
 }
 _DRIVER_RANGES: Mapping[str, Mapping[str, tuple[float, float]]] = {
-    "claude": {"temperature": (0.0, 1.0)},
+    "anthropic": {"temperature": (0.0, 1.0)},
 }
 # Smallest allowed integers; below them the value is raised to the minimum.
 _INT_MINIMUMS: Mapping[str, int] = {"max_tokens": 1, "top_k": 1}
 _DRIVER_INT_MINIMUMS: Mapping[str, Mapping[str, int]] = {
     # Anthropic refuses a thinking budget under 1024 tokens.
-    "claude": {"thinking_budget": 1024},
+    "anthropic": {"thinking_budget": 1024},
 }
 # Settings a driver's API does not accept: dropped with a warning rather than sent and refused.
 _UNSUPPORTED: Mapping[str, tuple[str, ...]] = {
     "openai": ("top_k",),
-    "claude": ("frequency_penalty", "presence_penalty", "seed"),
+    "anthropic": ("frequency_penalty", "presence_penalty", "seed"),
 }
 
 
@@ -89,7 +89,7 @@ class ModelConfigNormalizer:
         """Merge the three layers and validate the result.
 
         Args:
-            driver: the backend's driver (``huggingface``, ``ollama``, ``openai``, ``claude``,
+            driver: the backend's driver (``huggingface``, ``ollama``, ``openai``, ``anthropic``,
                 ``fake``); an unknown driver simply has no defaults.
             backend_settings: the backend's configured values. Keys that are not model
                 settings (``api_key``, ``base_url``…) belong to the adapter and are ignored.
@@ -102,6 +102,7 @@ class ModelConfigNormalizer:
             ConfigError: an override key is unknown, a value has the wrong type or cannot be
                 meant (a timeout of zero), or no layer names a model.
         """
+        driver = DRIVER_ALIASES.get(driver, driver)
         overrides = overrides or {}
         unknown = sorted(key for key in overrides if key not in CONFIG_KEYS)
         if unknown:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONTEXT_LIMIT",
+    "DRIVER_ALIASES",
     "DRIVER_DEFAULTS",
     "MODEL_LIMITS",
     "ModelLimits",
@@ -49,6 +50,25 @@ def _table(rows: Mapping[str, ModelLimits]) -> Mapping[str, ModelLimits]:
 
 _O_SERIES = ModelLimits(context=200_000, max_output=100_000)
 _CLAUDE = ModelLimits(context=200_000, max_output=8192)
+
+_ANTHROPIC = _table(
+    {
+        # Every current Claude model has a 200k window; the prefix rule below makes
+        # "claude" match dated ids such as claude-3-5-sonnet-20241022 too.
+        "claude": _CLAUDE,
+        "claude-sonnet-4-5": ModelLimits(context=200_000, max_output=64_000),
+        "claude-sonnet-4": ModelLimits(context=200_000, max_output=64_000),
+        "claude-opus-4": ModelLimits(context=200_000, max_output=32_000),
+        "claude-3-5-haiku": _CLAUDE,
+        "claude-3-5-sonnet": _CLAUDE,
+        "claude-3-opus": ModelLimits(context=200_000, max_output=4096),
+        "claude-3-haiku": ModelLimits(context=200_000, max_output=4096),
+    }
+)
+"""Claude models: the ``claude`` backend's driver is ``anthropic``."""
+
+DRIVER_ALIASES: Mapping[str, str] = MappingProxyType({"claude": "anthropic"})
+"""Backend names accepted where a driver is meant: the ``claude`` backend runs the ``anthropic`` driver."""
 
 MODEL_LIMITS: Mapping[str, Mapping[str, ModelLimits]] = MappingProxyType(
     {
@@ -96,20 +116,7 @@ MODEL_LIMITS: Mapping[str, Mapping[str, ModelLimits]] = MappingProxyType(
                 "o4-mini": _O_SERIES,
             }
         ),
-        "claude": _table(
-            {
-                # Every current Claude model has a 200k window; the prefix rule below makes
-                # "claude" match dated ids such as claude-3-5-sonnet-20241022 too.
-                "claude": _CLAUDE,
-                "claude-sonnet-4-5": ModelLimits(context=200_000, max_output=64_000),
-                "claude-sonnet-4": ModelLimits(context=200_000, max_output=64_000),
-                "claude-opus-4": ModelLimits(context=200_000, max_output=32_000),
-                "claude-3-5-haiku": _CLAUDE,
-                "claude-3-5-sonnet": _CLAUDE,
-                "claude-3-opus": ModelLimits(context=200_000, max_output=4096),
-                "claude-3-haiku": ModelLimits(context=200_000, max_output=4096),
-            }
-        ),
+        "anthropic": _ANTHROPIC,
         "fake": _table({"fake-model": ModelLimits(context=32_768, max_output=8192)}),
     }
 )
@@ -122,6 +129,10 @@ _HF_SAMPLING: Mapping[str, Any] = {
     "frequency_penalty": 0.0,
     "presence_penalty": 0.0,
 }
+
+_ANTHROPIC_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"model": "claude-sonnet-4-5", "max_tokens": 4096, "timeout": 120.0}
+)
 
 DRIVER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
@@ -136,9 +147,7 @@ DRIVER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         # refuse any explicit temperature.
         "openai": MappingProxyType({"model": "gpt-4o-mini", "max_tokens": 4096, "timeout": 120.0}),
         # Anthropic requires max_tokens on every request.
-        "claude": MappingProxyType(
-            {"model": "claude-sonnet-4-5-20250929", "max_tokens": 4096, "timeout": 120.0}
-        ),
+        "anthropic": _ANTHROPIC_DEFAULTS,
         # The fake speaks the OpenAI-compatible wire, so it gets the HF sampling defaults:
         # tests then see the same request bodies a real backend would get.
         "fake": MappingProxyType({"model": "fake-model", **_HF_SAMPLING, "timeout": 30.0}),
@@ -164,13 +173,14 @@ def limits_for(
     but ``gpt-4.5`` does not find ``gpt-4``.
 
     Args:
-        driver: the driver name (``huggingface``, ``ollama``, ``openai``, ``claude``, ``fake``).
+        driver: the driver name (``huggingface``, ``ollama``, ``openai``, ``anthropic``, ``fake``).
         model: the model id as configured.
         table: the limits to search; `MODEL_LIMITS` by default.
 
     Returns:
         The limits, or ``None`` for a model the table does not know.
     """
+    driver = DRIVER_ALIASES.get(driver, driver)
     rows = (MODEL_LIMITS if table is None else table).get(driver)
     if not rows or not model:
         return None

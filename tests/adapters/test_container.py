@@ -136,6 +136,26 @@ def test_backend_problem_names_the_missing_key() -> None:
     assert backend_problem(Settings.load({"ANTHROPIC_API_KEY": "sk-ant-x"}), "claude") is None
 
 
+def test_claude_is_one_name_everywhere_and_runs_the_anthropic_driver() -> None:
+    environ = {"AI_BACKEND": "claude", "ANTHROPIC_API_KEY": "sk-ant-x", "ANTHROPIC_MODEL": "claude-opus-4-1"}
+    registry = build_container("production", environ=environ).backends()
+    assert registry.default_backend == "claude"
+    entry = registry.get("claude")
+    assert (entry.name, entry.driver) == ("claude", "anthropic")
+    assert "anthropic" not in registry.names()
+    registry.validate_agent(Agent(name="a", backend="claude"))
+    for wrong in ("anthropic", "Claude", "claude-3"):
+        with pytest.raises(UnknownBackendError, match="claude"):
+            registry.validate_agent(Agent(name="a", backend=wrong))
+    # The anthropic driver's range applies: Claude takes temperatures up to 1.
+    config = registry.config_for(Agent(name="a", backend="claude", model_config={"temperature": 1.7}))
+    assert config.model == "claude-opus-4-1"
+    assert config.temperature == 1.0
+    assert config.warnings
+    with pytest.raises(UnknownBackendError, match="claude"):
+        build_container("production", environ={**environ, "AI_BACKEND": "anthropic"}).backends()
+
+
 def test_registry_normalises_the_agent_config_with_backend_settings() -> None:
     container = build_container("test", environ={})
     agent = Agent(name="a", backend="fake", model_config={"temperature": 5.0})

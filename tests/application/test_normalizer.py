@@ -125,6 +125,20 @@ def test_claude_temperature_is_clamped_to_one_and_penalties_are_dropped() -> Non
     assert any("frequency_penalty is not supported" in warning for warning in config.warnings)
 
 
+def test_the_anthropic_driver_also_answers_to_the_claude_backend_name() -> None:
+    overrides = {"temperature": 1.5, "frequency_penalty": 0.5, "thinking_budget": 10}
+    anthropic = NORMALIZER.normalize("anthropic", {}, overrides)
+    assert anthropic == NORMALIZER.normalize("claude", {}, overrides)
+    assert (anthropic.model, anthropic.max_tokens) == ("claude-sonnet-4-5", 4096)
+    assert (anthropic.temperature, anthropic.frequency_penalty, anthropic.thinking_budget) == (
+        1.0,
+        None,
+        1024,
+    )
+    assert limits_for("anthropic", "claude-sonnet-4-5-20250929") == limits_for("claude", "claude-sonnet-4-5")
+    assert context_limit_for("anthropic", "claude-3-opus-20240229") == 200_000
+
+
 def test_top_k_is_dropped_for_openai() -> None:
     config = NORMALIZER.normalize("openai", {}, {"top_k": 40})
     assert config.top_k is None

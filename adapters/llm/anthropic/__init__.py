@@ -7,7 +7,7 @@ The container wires it as::
     settings = AnthropicSettings.from_env(environ)
     BackendEntry(
         name="claude",
-        driver="claude",
+        driver="anthropic",
         factory=lambda config: AnthropicLLM(settings=settings, config=config),
         settings=settings.backend_settings(),
     )

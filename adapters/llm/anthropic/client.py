@@ -264,7 +264,7 @@ class AnthropicLLM:
         """The bound config's ``context_length``, else the model table, else Claude's 200k."""
         if self.config.context_length is not None:
             return self.config.context_length
-        limits = limits_for("claude", self.config.model)
+        limits = limits_for("anthropic", self.config.model)
         return limits.context if limits else wire.CONTEXT_WINDOW
 
     async def aclose(self) -> None:
