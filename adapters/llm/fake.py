@@ -194,7 +194,8 @@ def wire_for(name: str) -> FakeWire:
 def _exhausted_message(count: int) -> str:
     return (
         f"the fake backend's script is exhausted: all {count} scripted step(s) were used; "
-        "add more steps to the script"
+        "add more steps to the script (container.fake_script), or use a real backend "
+        "(--backend huggingface, or set AI_BACKEND)"
     )
 
 

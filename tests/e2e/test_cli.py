@@ -531,6 +531,7 @@ def test_test_environment_fake_out_of_script_fails_cleanly(capsys: pytest.Captur
     assert code != 0
     assert out == ""
     assert len(lines(err)) == 1
+    assert "--backend huggingface" in err  # what a CLI user can do about it
 
 
 def test_key_never_reaches_logs(
