@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from adapters.llm._ndjson import render_ndjson
 from adapters.llm.fake import (
     FakeAdapterOptions,
@@ -25,6 +27,13 @@ from adapters.llm.fake import (
     register_wire,
 )
 from adapters.llm.scripted_server import ScriptedResponse
+from domain.errors import (
+    ContextLengthExceededError,
+    LLMError,
+    OverloadedError,
+    ProviderError,
+    RateLimitError,
+)
 from domain.messages import AIResponse
 
 from . import wire
@@ -37,6 +46,38 @@ _NDJSON = {"content-type": "application/x-ndjson"}
 _JSON = {"content-type": "application/json; charset=utf-8"}
 
 _KIND_STATUS = {"overloaded": 503, "rate_limit": 429, "server": 500, "context_length": 400}
+
+_KIND_TEXT = {
+    "overloaded": "server busy, please try again.  maximum pending requests exceeded",
+    "rate_limit": "too many requests",
+    "server": "an error was encountered while running the model",
+    "context_length": "the input length exceeds the context length",
+}
+"""What Ollama (or a proxy in front of it) says for each kind of scripted failure."""
+
+_KIND_ERROR: dict[str, type[LLMError]] = {
+    "overloaded": OverloadedError,
+    "rate_limit": RateLimitError,
+    "server": ProviderError,
+    "context_length": ContextLengthExceededError,
+}
+
+_DEFAULT_MESSAGE = attrs.fields(MidStreamError).message.default
+
+
+def _error_text(step: MidStreamError) -> str:
+    """The ``error`` text for ``step``, which must say what kind of failure it is.
+
+    Ollama's error lines carry no type, only text, and the adapter classifies by text: so
+    the step's ``kind`` is spelled out the way Ollama says it, and a scripted ``message``
+    that does not already say it is appended to that text.
+    """
+    if step.message == _DEFAULT_MESSAGE:
+        return _KIND_TEXT[step.kind]
+    said = wire.error_for_ollama(status=None, text=step.message, model=None)
+    if type(said) is _KIND_ERROR[step.kind]:
+        return step.message
+    return f"{_KIND_TEXT[step.kind]}: {step.message}"
 
 
 def _lines(objects: list[dict[str, Any]]) -> tuple[bytes, ...]:
@@ -82,7 +123,7 @@ def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
             )
         return ScriptedResponse(headers=_NDJSON, chunks=_lines(_stream(step)))
     if isinstance(step, MidStreamError):
-        error = {"error": step.message}
+        error = {"error": _error_text(step)}
         if not stream:  # without streaming Ollama reports the failure with a status
             return ScriptedResponse(
                 status=_KIND_STATUS[step.kind], headers=_JSON, chunks=(json.dumps(error).encode(),)

@@ -134,3 +134,30 @@ async def test_failures_of_non_streaming_calls(step: Any, error: type[Exception]
     with pytest.raises(error):
         await fake.complete(HELLO)
     await fake.aclose()
+
+
+KINDS = [
+    ("overloaded", OverloadedError),
+    ("rate_limit", RateLimitError),
+    ("server", ProviderError),
+    ("context_length", ContextLengthExceededError),
+]
+
+
+@pytest.mark.parametrize(("kind", "error"), KINDS)
+@pytest.mark.parametrize("message", [None, "{kind} went wrong"])
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_mid_stream_error_is_the_error_its_kind_names(
+    kind: str, error: type[Exception], message: str | None, stream: bool
+) -> None:
+    """As on the OpenAI wire, ``kind`` picks the error, with the default message or any other."""
+    options: dict[str, Any] = {} if message is None else {"message": message.format(kind=kind)}
+    fake = FakeLLM(
+        [MidStreamError(response=TEXT, after=2, kind=kind, **options)], wire="ollama", max_retries=0
+    )
+    with pytest.raises(error) as caught:
+        await (events_of(fake) if stream else fake.complete(HELLO))
+    await fake.aclose()
+    assert type(caught.value) is error
+    if message is not None:
+        assert message.format(kind=kind) in str(caught.value)
