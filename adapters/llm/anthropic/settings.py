@@ -140,7 +140,8 @@ def _number(text: str | None, name: str, kind: type[Any], default: Any, *, minim
     try:
         value = kind(text)
     except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a {kind.__name__}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {text!r}") from None
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(f"{name}={text!r} must be at least {minimum:g}")
     return value

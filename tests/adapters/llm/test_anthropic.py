@@ -396,6 +396,13 @@ def test_unusable_settings_are_config_errors_naming_the_variable(environ: dict[s
         AnthropicSettings.from_env(environ)
 
 
+def test_a_setting_that_is_not_a_number_says_what_it_should_be() -> None:
+    with pytest.raises(ConfigError, match=r"ANTHROPIC_TIMEOUT must be a number, not 'soon'"):
+        AnthropicSettings.from_env({"ANTHROPIC_TIMEOUT": "soon"})
+    with pytest.raises(ConfigError, match=r"ANTHROPIC_MAX_RETRIES must be a whole number, not '1.5'"):
+        AnthropicSettings.from_env({"ANTHROPIC_MAX_RETRIES": "1.5"})
+
+
 def test_the_adapter_refuses_to_start_without_a_key_or_over_plain_http() -> None:
     with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
         AnthropicLLM(settings=AnthropicSettings.from_env({}))
