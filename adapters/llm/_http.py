@@ -40,7 +40,8 @@ The pieces, and how a backend uses them:
     (a body that is not JSON is a `StreamError`). ``engine.stream(method, url,
     decoder=factory, ...)`` is an async generator: it opens a streamed response, hands its
     bytes to a fresh `StreamDecoder` from ``factory()`` and yields what the decoder yields.
-    Failures before the first event reached the caller are retried like any request;
+    Failures before the first event reached the caller (a connection dropped in the body
+    included) are retried like any request;
     after that the error is raised with ``partial`` set to ``decoder.partial()`` and is
     never retried, so output is never duplicated. Closing the generator (``aclose()``,
     ``break`` followed by garbage collection, task cancellation) closes the response, and
@@ -337,12 +338,15 @@ def map_http_errors(
         ) from exc
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
         if in_body:
-            raise TruncatedStreamError(
+            dropped = TruncatedStreamError(
                 f"{backend}: the connection to {_host(exc)} was dropped in the middle of the reply "
                 f"({type(exc).__name__}); what arrived is kept in the error — try again",
                 partial=partial() if partial else None,
                 **extra,
-            ) from exc
+            )
+            # A connection error: the engine retries it while nothing reached the caller.
+            dropped.retryable = True
+            raise dropped from exc
         raise UnreachableError(
             f"{backend}: {_host(exc)} closed the connection before replying ({type(exc).__name__}); "
             "check the base URL, or try again",

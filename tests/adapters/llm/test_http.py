@@ -317,6 +317,27 @@ async def test_a_connection_dropped_mid_body_is_a_truncated_stream_with_partial(
     assert len(server.requests) == 1
 
 
+async def test_a_connection_dropped_before_the_first_event_is_retried() -> None:
+    async with ScriptedServer() as server:
+        server.enqueue("/s", ScriptedResponse(chunks=(b"par",), drop_after=1))
+        server.enqueue("/s", ScriptedResponse(chunks=(b"one\n", b"END\n")))
+        clocks = Clocks()
+        sleeps = Sleeps()
+        engine = HTTPEngine(
+            backend="test",
+            client=build_client(base_url=server.url, clocks=clocks),
+            clocks=clocks,
+            sleep=sleeps,
+            rand=lambda: 0.5,
+        )
+        received: list[str] = []
+        await drain(engine.stream("POST", "/s", decoder=LineDecoder), received)
+        await engine.aclose()
+    assert received == ["one"]  # nothing of the dropped attempt, nothing twice
+    assert len(server.requests) == 2
+    assert len(sleeps.delays) == 1
+
+
 async def test_idle_timeout_on_a_stalled_stream() -> None:
     async with ScriptedServer() as server:
         server.enqueue("/s", ScriptedResponse(chunks=(b"first\n", b"END\n"), stall_after=1))
