@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import httpx
@@ -57,6 +58,18 @@ _log = logging.getLogger(__name__)
 CAPABILITIES = Capabilities(
     streaming=True, function_calling=True, vision=True, model_management=True, embeddings=False
 )
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as an error may show it: without credentials or query, where signed URLs carry
+    their tokens, and at most 80 characters."""
+    try:
+        parts = urlsplit(url)
+        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    except ValueError:
+        return "the image URL"
+    shown = urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+    return shown if len(shown) <= 80 else shown[:77] + "…"
 
 
 class _ChatDecoder:
@@ -206,7 +219,7 @@ class OllamaLLM:
                 _log.warning("ollama: %s", warning)
 
     async def _download(self, url: str) -> str:
-        shown = url if len(url) <= 80 else url[:77] + "…"
+        shown = _shown_url(url)
 
         def failed(why: str) -> ConfigError:
             return ConfigError(

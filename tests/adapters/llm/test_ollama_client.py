@@ -400,6 +400,21 @@ async def test_an_image_url_that_cannot_be_used_fails_clearly(served: ScriptedRe
     assert not any(r.path == "/api/chat" for r in server.requests)
 
 
+async def test_a_failed_image_download_never_shows_the_urls_credentials_or_token() -> None:
+    async with ScriptedServer() as server:
+        url = server.url
+        server.enqueue("/cat.png", ScriptedResponse(status=403, chunks=(b"denied",)))
+        signed = server.url.replace("://", "://alice:hunter2@") + "/cat.png?X-Amz-Signature=s3cr3tsig"
+        llm = adapter(server.url)
+        with pytest.raises(ConfigError, match="HTTP 403") as caught:
+            await collect(llm, [ChatMessage.user("x", images=(ImageInput(url=signed),))])
+        await llm.aclose()
+    message = str(caught.value)
+    assert url + "/cat.png" in message  # which image: host and path
+    assert "hunter2" not in message
+    assert "s3cr3tsig" not in message
+
+
 async def test_a_missing_image_file_fails_before_any_request(tmp_path: Path) -> None:
     requests: list[httpx.Request] = []
     llm = OllamaLLM(
