@@ -254,6 +254,9 @@ class AnthropicLLM:
         except LLMError as error:
             logger.warning("claude: listing models failed (%s); showing the known models instead", error)
             return wire.FALLBACK_MODELS
+        if not models:
+            logger.warning("claude: GET /models returned no models; showing the known models instead")
+            return wire.FALLBACK_MODELS
         return tuple(models)
 
     def count_tokens(self, text: str) -> int:

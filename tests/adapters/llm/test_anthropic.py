@@ -346,6 +346,12 @@ async def test_list_models_falls_back_to_the_known_models_when_the_call_fails() 
     assert models == wire.FALLBACK_MODELS
 
 
+@pytest.mark.anyio
+async def test_an_empty_model_list_falls_back_to_the_known_models() -> None:
+    models = await make(Recorder(httpx.Response(200, json=wire.render_models([])))).list_models()
+    assert models == wire.FALLBACK_MODELS
+
+
 def test_limits_capabilities_and_token_estimate() -> None:
     llm = make(Recorder())
     assert llm.name == "claude"
