@@ -16,7 +16,7 @@ import pytest
 
 from adapters.cli.errors import EXIT_CODES
 from adapters.cli.main import main
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from domain.errors import UnreachableError
 
 NDJSON = {"content-type": "application/x-ndjson"}
@@ -129,6 +129,31 @@ def test_a_failed_pull_ends_with_one_clean_error_line(
     assert last.startswith("cw: error:")
     assert "no-such-model" in last
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["pull", "llama3.1"], ["show", "llama3.1"], ["rm", "llama3.1"], ["run", "hi"], ["models"], ["ps"]],
+)
+def test_a_base_url_that_is_not_an_ollama_root_says_so_not_model_missing(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer, argv: list[str]
+) -> None:
+    def page_not_found(request: RecordedRequest) -> ScriptedResponse:
+        return ScriptedResponse(
+            status=404, headers={"content-type": "text/plain"}, chunks=(b"404 page not found",)
+        )
+
+    for path in ("/api/pull", "/api/show", "/api/delete", "/api/chat", "/api/tags", "/api/ps"):
+        ollama.handle("/ui" + path, page_not_found)  # what a server mounted elsewhere answers
+    code = main(
+        [*argv, "--backend", "ollama", "--base-url", ollama.url + "/ui"], environ={"OLLAMA_MAX_RETRIES": "0"}
+    )
+    err = capsys.readouterr().err
+
+    assert code != 0
+    assert "OLLAMA_BASE_URL" in err
+    assert "cw pull" not in err
+    assert "no model" not in err
 
 
 def test_ps_table_shows_memory_use_and_unload_time(

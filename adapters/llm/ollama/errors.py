@@ -51,6 +51,12 @@ def error_text(body: bytes | str | Any) -> str:
     return text if len(text) <= _ERROR_TEXT_LIMIT else text[:_ERROR_TEXT_LIMIT] + "…"
 
 
+def _route_missing(lowered: str) -> bool:
+    """Whether a 404's text says the path does not exist (Ollama answers an unknown path
+    with a plain ``404 page not found``; a missing model says ``model … not found``)."""
+    return "page not found" in lowered and "model" not in lowered
+
+
 def error_for_ollama(
     *,
     status: int | None,
@@ -63,7 +69,7 @@ def error_for_ollama(
     lowered = text.lower()
     detail = f": {text}" if text else ""
     common: dict[str, Any] = {"backend": BACKEND, "status": status, "model": model}
-    if status == 404 and model is None:  # a listing endpoint is missing: not an Ollama server
+    if status == 404 and (model is None or _route_missing(lowered)):  # not an Ollama server's root
         return LLMError(
             f"the server answered 404{detail}; check that OLLAMA_BASE_URL is the root of an Ollama "
             "server (http://host:11434) and that the server is recent enough",

@@ -50,8 +50,9 @@ PULL_IDLE_TIMEOUT = 600.0
 
 def _not_installed(model: str, action: str) -> Callable[[StatusFailure], LLMError]:
     def hook(failure: StatusFailure) -> LLMError:
-        if failure.status != 404:
-            return status_error(failure)
+        error = status_error(failure)
+        if failure.status != 404 or not isinstance(error, ModelNotFoundError):
+            return error  # a 404 of a path the server lacks says to check OLLAMA_BASE_URL
         return ModelNotFoundError(
             f"Ollama has no model {model!r} to {action} ({wire.error_text(failure.body)}); "
             "list the installed ones with `cw models --backend ollama`",
@@ -65,11 +66,14 @@ def _not_installed(model: str, action: str) -> Callable[[StatusFailure], LLMErro
 
 def _pull_status_error(model: str) -> Callable[[StatusFailure], LLMError]:
     def hook(failure: StatusFailure) -> LLMError:
+        general = status_error(failure)
+        if failure.status == 404 and not isinstance(general, ModelNotFoundError):
+            return general  # the server has no such path: check OLLAMA_BASE_URL
         error = wire.pull_error(model, wire.error_text(failure.body))
         if isinstance(error, ModelNotFoundError):
             error.status = failure.status
             return error
-        return status_error(failure)
+        return general
 
     return hook
 

@@ -446,6 +446,14 @@ def test_a_404_of_a_listing_says_the_url_may_not_be_an_ollama_server() -> None:
     assert mapped.status == 404
 
 
+def test_a_404_for_an_unknown_path_is_not_a_missing_model() -> None:
+    """Ollama answers a path it lacks with a plain ``404 page not found``: the URL is wrong."""
+    mapped = wire.error_for_ollama(status=404, text="404 page not found", model="llama3.1")
+    assert type(mapped) is LLMError
+    assert "OLLAMA_BASE_URL" in str(mapped)
+    assert "cw pull" not in str(mapped)
+
+
 @pytest.mark.parametrize(
     ("status", "text", "error", "phrase"),
     [
