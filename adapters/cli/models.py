@@ -33,8 +33,9 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from adapters.cli.app import CliApp, stderr_console, stdout_console
+from adapters.cli.errors import scrub
 from adapters.cli.render import model_json
-from domain.errors import AgentError
+from domain.errors import AgentError, ConfigError, UnknownBackendError
 from domain.model_config import AIModel, Capabilities, ModelPullProgress
 from domain.ports import ModelManagementPort
 
@@ -171,11 +172,31 @@ async def _list_models(
 ) -> list[AIModel]:
     name = backend or app.default_backend()
     registry = app.container(backend=name, base_url=base_url).backends()
-    adapter = registry.for_backend(name)
+    try:
+        adapter = registry.for_backend(name)
+    except UnknownBackendError:
+        raise
+    except ConfigError as error:
+        # A backend with a published list (the HF router's curated models) can still answer
+        # without a usable token — the same list it falls back to when the router call fails.
+        offline = _offline_models(registry.get(name).driver)
+        if offline is None:
+            raise
+        sys.stderr.write(scrub(f"{name}: {error.message}; using the curated list\n", app.secrets()))
+        return offline
     try:
         return list(await adapter.list_models(detailed=detailed))
     finally:
         await adapter.aclose()
+
+
+def _offline_models(driver: str) -> list[AIModel] | None:
+    """The models a driver lists without asking its server, or ``None`` when it has none."""
+    if driver == "huggingface":
+        from adapters.llm.huggingface import CURATED_MODELS
+
+        return list(CURATED_MODELS)
+    return None
 
 
 def _when(value: str | None) -> str:

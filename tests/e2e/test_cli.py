@@ -451,6 +451,23 @@ def test_models_table_falls_back_to_the_curated_list(
     assert "meta-llama/Llama-3.1-8B-Instruct" in out
 
 
+@pytest.mark.parametrize("key", [None, "sk-not-a-hugging-face-token"])
+def test_models_without_a_usable_token_lists_the_curated_models(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build, key: str | None
+) -> None:
+    environ = {} if key is None else {"HUGGINGFACE_API_KEY": key}
+    code, out, err = run_cw(capsys, ["models", "--backend", "huggingface", "--json"], hf_container(environ))
+    assert code == 0, err
+    names = [model["name"] for model in json.loads(out)]
+    assert "meta-llama/Llama-3.1-8B-Instruct" in names
+    assert lines(err) == [line for line in lines(err) if "HUGGINGFACE_API_KEY" in line]
+    assert len(lines(err)) == 1
+    assert "curated list" in err
+    assert router.requests == []  # nothing was sent without a valid token
+    if key is not None:
+        assert key not in out + err
+
+
 @pytest.mark.parametrize("argv", [["pull", "llama3.1"], ["rm", "llama3.1"], ["show", "llama3.1"], ["ps"]])
 def test_model_management_on_hf_is_not_supported(
     capsys: pytest.CaptureFixture[str], hf_container: Build, argv: list[str]
