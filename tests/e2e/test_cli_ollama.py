@@ -7,6 +7,7 @@ The server is `ScriptedServer` (real HTTP on 127.0.0.1) in a thread of its own, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -16,8 +17,11 @@ import pytest
 
 from adapters.cli.errors import EXIT_CODES
 from adapters.cli.main import main
+from adapters.llm.fake import HTTPFailure
+from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
-from domain.errors import UnreachableError
+from domain.errors import ModelNotFoundError, UnreachableError
+from domain.messages import AIResponse, FinishReason, ToolCall, Usage
 
 NDJSON = {"content-type": "application/x-ndjson"}
 BIG = "sha256:" + "6a" * 32
@@ -29,10 +33,9 @@ def ndjson(*objects: dict[str, Any]) -> tuple[bytes, ...]:
     return tuple(json.dumps(obj, ensure_ascii=False).encode() + b"\n" for obj in objects)
 
 
-@pytest.fixture
-def ollama() -> Iterator[ScriptedServer]:
-    """A loopback server running in its own thread and event loop."""
-    server = ScriptedServer()
+@contextlib.contextmanager
+def serving(server: Any) -> Iterator[Any]:
+    """Run an async-context loopback server in a thread of its own while the block runs."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     stop: list[asyncio.Event] = []
@@ -52,6 +55,13 @@ def ollama() -> Iterator[ScriptedServer]:
         loop.call_soon_threadsafe(stop[0].set)
         thread.join(10)
         loop.close()
+
+
+@pytest.fixture
+def ollama() -> Iterator[ScriptedServer]:
+    """A loopback server running in its own thread and event loop."""
+    with serving(ScriptedServer()) as server:
+        yield server
 
 
 def cw(capsys: pytest.CaptureFixture[str], server: ScriptedServer | None, *argv: str) -> tuple[int, str, str]:
@@ -240,3 +250,103 @@ def test_run_json_on_a_loopback_ollama_matches_the_other_backends(
     sent = ollama.requests[0].json()
     assert ollama.requests[0].path == "/api/chat"
     assert sent["options"]["num_predict"] == 64
+
+
+def test_a_whole_session_pull_list_show_run_ps_rm(capsys: pytest.CaptureFixture[str]) -> None:
+    answer = AIResponse(
+        content="Bonjour ☀", usage=Usage(prompt_tokens=5, completion_tokens=3, total_tokens=8)
+    )
+    with serving(FakeOllamaServer(script=[answer])) as server:
+
+        def run(*argv: str) -> tuple[int, str, str]:
+            code = main([*argv, "--backend", "ollama", "--base-url", server.url], environ={})
+            captured = capsys.readouterr()
+            return code, captured.out, captured.err
+
+        code, out, err = run("run", "hi", "-m", "qwen3")
+        assert code == EXIT_CODES[ModelNotFoundError]
+        assert "cw pull qwen3" in err
+
+        code, out, err = run("pull", "qwen3")
+        assert (code, out) == (0, "pulled qwen3\n"), err
+        assert "verifying sha256 digest" in err
+
+        code, out, err = run("models", "--json")
+        assert [m["name"] for m in json.loads(out)] == ["llama3.1:latest", "qwen3:latest"]
+
+        code, out, err = run("show", "qwen3", "--json")
+        shown = json.loads(out)
+        assert (shown["context_length"], shown["capabilities"]) == (131072, ["completion", "tools"])
+
+        code, out, err = run("run", "hi", "-m", "qwen3", "--json")
+        assert code == 0, err
+        assert json.loads(out)["content"] == "Bonjour ☀"
+
+        code, out, err = run("ps", "--json")
+        assert [m["name"] for m in json.loads(out)] == ["qwen3:latest"]
+
+        code, out, err = run("rm", "qwen3")
+        assert (code, out) == (0, "deleted qwen3\n")
+        code, out, err = run("show", "qwen3")
+        assert code == EXIT_CODES[ModelNotFoundError]
+
+        code, out, err = run("pull", "missing-model")
+        assert code == EXIT_CODES[ModelNotFoundError]
+        assert err.strip().splitlines()[-1].startswith("cw: error: there is no model 'missing-model'")
+
+
+def test_a_tool_turn_with_ollamas_id_less_calls_answers_each_call_by_id_and_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    (tmp_path / "notes.txt").write_text("the answer is 42\n", encoding="utf-8")
+    calls = AIResponse(
+        tool_calls=(ToolCall(id="unsent", name="read", arguments={"file_path": "notes.txt"}),),
+        finish_reason=FinishReason.TOOL_CALLS,
+    )
+    with serving(FakeOllamaServer(script=[calls, AIResponse(content="42")])) as server:
+        ask = ["run", "what is the answer?", "--tool", "read", "--workspace", str(tmp_path), "--json"]
+        code = main([*ask, "--backend", "ollama", "--base-url", server.url], environ={})
+        out, err = capsys.readouterr()
+        chats = [r.json() for r in server.requests if r.path == "/api/chat"]
+
+    assert code == 0, err
+    assert json.loads(out)["content"] == "42"
+    sent = chats[1]["messages"]
+    assistant = next(m for m in sent if m["role"] == "assistant")
+    tool = next(m for m in sent if m["role"] == "tool")
+    call_id = assistant["tool_calls"][0]["id"]
+    assert call_id.startswith("call_")  # made up for Ollama's id-less call, then kept
+    assert (tool["tool_call_id"], tool["tool_name"]) == (call_id, "read")
+    assert "the answer is 42" in tool["content"]
+
+
+def test_pull_if_missing_downloads_the_model_before_the_first_chat(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serving(FakeOllamaServer(script=[AIResponse(content="hi")])) as server:
+        code = main(
+            ["run", "hi", "-m", "gemma3", "--backend", "ollama", "--base-url", server.url],
+            environ={"OLLAMA_PULL_IF_MISSING": "true"},
+        )
+        out, err = capsys.readouterr()
+        paths = [r.path for r in server.requests]
+
+    assert code == 0, err
+    assert out.strip() == "hi"
+    assert paths == ["/api/show", "/api/pull", "/api/chat"]
+
+
+def test_a_chat_step_failing_mid_stream_is_one_line_with_a_non_zero_exit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serving(
+        FakeOllamaServer(script=[HTTPFailure(status=500, message="llama runner crashed")])
+    ) as server:
+        code = main(
+            ["run", "hi", "--backend", "ollama", "--base-url", server.url],
+            environ={"OLLAMA_MAX_RETRIES": "0"},
+        )
+        _, err = capsys.readouterr()
+
+    assert code != 0
+    assert err.strip().splitlines() == ["cw: error: Ollama failed (500): llama runner crashed"]

@@ -172,3 +172,22 @@ async def test_an_unreachable_server_says_to_start_ollama() -> None:
         for call in (ollama.pull("x"), ollama.delete("x"), ollama.show("x"), ollama.running()):
             with pytest.raises(UnreachableError, match="ollama serve"):
                 await call
+
+
+async def test_against_the_fake_ollama_a_pull_installs_what_list_show_and_delete_then_see() -> None:
+    from adapters.llm.ollama.fake_server import FakeOllamaServer
+
+    async with FakeOllamaServer() as server:
+        seen: list[ModelPullProgress] = []
+        async with manager(server.url) as ollama:
+            await ollama.pull("qwen3:8b", on_progress=seen.append)
+            assert [m.name for m in await ollama.list_models()] == ["llama3.1:latest", "qwen3:8b"]
+            assert (await ollama.show("qwen3:8b")).context_length == 131072
+            await ollama.delete("qwen3:8b")
+            assert not await ollama.has_model("qwen3:8b")
+            with pytest.raises(ModelNotFoundError, match="missing-one"):
+                await ollama.pull("missing-one")
+    layers = {p.digest for p in seen if p.digest}
+    assert len(layers) == 4
+    assert all(any(p.percentage == 100.0 for p in seen if p.digest == digest) for digest in layers)
+    assert (seen[0].status, seen[-1].status) == ("pulling manifest", "success")
