@@ -207,7 +207,14 @@ class OllamaLLM:
                 return
             manager = self.model_manager()
             if not await manager.has_model(model):
-                _log.info("Ollama has no model %r yet; pulling it (OLLAMA_PULL_IF_MISSING)", model)
+                # Without a progress callback nobody sees the download: say why the wait.
+                level = logging.INFO if self._shared.on_pull_progress else logging.WARNING
+                _log.log(
+                    level,
+                    "ollama: %s is not installed yet; pulling it first (OLLAMA_PULL_IF_MISSING) — "
+                    "a model is gigabytes, this can take minutes",
+                    model,
+                )
                 await manager.pull(model, on_progress=self._shared.on_pull_progress)
             self._shared.ready.add(model)
 

@@ -451,6 +451,22 @@ async def test_pull_if_missing_pulls_once_before_the_first_chat() -> None:
     assert second[-1].response.content == "second"
 
 
+async def test_pull_if_missing_without_a_progress_callback_warns_why_the_first_call_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with ScriptedServer() as server:
+        server.enqueue("/api/show", error(404, "model 'llama3.1' not found"))
+        server.enqueue("/api/pull", ndjson(wire.render_pull_stream(steps=1)))
+        server.enqueue("/api/chat", chat_stream(reply("hi")))
+        llm = OllamaLLM(config=CONFIG, settings=OllamaSettings(base_url=server.url, pull_if_missing=True))
+        with caplog.at_level(logging.WARNING):
+            await collect(llm)
+        await llm.aclose()
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1
+    assert "llama3.1 is not installed yet; pulling it first" in warned[0]
+
+
 async def test_pull_if_missing_does_not_pull_an_installed_model() -> None:
     async with ScriptedServer() as server:
         server.enqueue(
