@@ -126,6 +126,10 @@ class AgentRun:
                 )
             except AgentError as exc:
                 status, error = RunStatus.FAILED, exc
+            except Exception as exc:
+                # A bug in an adapter, a store or a tool runner the embedding application
+                # plugged in: the run still ends with its one terminal event, and says what broke.
+                status, error = RunStatus.FAILED, _unexpected(exc)
             settled = await self._settle(reason=CANCELLED_RESULT)
             for event in settled:
                 yield event
@@ -312,7 +316,7 @@ class AgentRun:
             message = result.to_message()
             try:
                 await self._save(message)
-            except AgentError:
+            except Exception:
                 self.unanswered.clear()  # the store is failing; nothing more can be saved
                 break
             events.append(MessageAppended(message=message))
@@ -323,6 +327,16 @@ class AgentRun:
         if llm is not None:
             with contextlib.suppress(Exception):
                 await llm.aclose()
+
+
+def _unexpected(exc: Exception) -> AgentError:
+    """An `AgentError` for an exception nothing should have raised, chained to it."""
+    detail = str(exc) or "no details"
+    error = AgentError(
+        f"the run failed unexpectedly: {type(exc).__name__}: {detail}; please report this as a bug"
+    )
+    error.__cause__ = exc
+    return error
 
 
 def _post(loop: asyncio.AbstractEventLoop, inbox: asyncio.Queue[object], item: object) -> None:

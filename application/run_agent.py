@@ -74,8 +74,10 @@ class RunAgent:
         Returns:
             An async iterator of the model's stream events plus `MessageAppended`,
             `ToolExecutionStarted`, `ToolExecutionFinished` and exactly one final `RunEnded`.
-            Errors (`AgentError`) do not escape: they end the run as ``FAILED``. Closing the
-            iterator early or cancelling the task stops the run and keeps the store consistent.
+            Errors do not escape: an `AgentError` ends the run as ``FAILED``, and so does any
+            other exception (a bug in a plugged-in adapter or store), wrapped in an
+            `AgentError` chained to it. Closing the iterator early or cancelling the task
+            stops the run and keeps the store consistent.
         """
         return AgentRun(self, agent, conversation_id or uuid.uuid4().hex, cancel).events(prompt, images)
 

@@ -15,7 +15,14 @@ from adapters.storage.memory import InMemoryConversationStore
 from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import CANCELLED_RESULT, INTERRUPTED_RESULT, CancelToken, RunAgent
 from application.tools import ToolRegistry
-from domain.errors import ConfigError, ProviderError, RunCancelledError, ToolError, UnknownBackendError
+from domain.errors import (
+    AgentError,
+    ConfigError,
+    ProviderError,
+    RunCancelledError,
+    ToolError,
+    UnknownBackendError,
+)
 from domain.events import (
     MessageAppended,
     ResponseCompleted,
@@ -326,6 +333,42 @@ async def test_a_failed_turn_ends_failed_and_keeps_the_history_but_not_the_parti
     assert [m.role for m in history] == [Role.USER, Role.ASSISTANT, Role.TOOL]
     assert list(ended.messages) == history
     assert all(model.closed for model in harness.models)
+
+
+@pytest.mark.anyio
+async def test_an_adapter_bug_still_ends_the_run_with_one_failed_event() -> None:
+    bug = RuntimeError("adapter bug")
+    harness = Harness([calls(_call("a", "echo", text="x")), Fail(error=bug, text="par")])  # type: ignore[arg-type]
+    events = await harness.collect(conversation_id="b")
+    ended = _ended(events)
+    assert ended.status is RunStatus.FAILED
+    assert isinstance(ended.error, AgentError)
+    assert ended.error.__cause__ is bug
+    assert "RuntimeError: adapter bug" in str(ended.error)
+    history = await harness.history("b")
+    assert [m.role for m in history] == [Role.USER, Role.ASSISTANT, Role.TOOL]
+    assert list(ended.messages) == history
+    assert all(model.closed for model in harness.models)
+
+
+class _StoreFailingOnToolResults(InMemoryConversationStore):
+    """A store that breaks its port's contract: a plain `OSError` when saving a tool result."""
+
+    async def append(self, conversation_id: str, message: ChatMessage) -> None:
+        if message.role is Role.TOOL:
+            raise OSError("disk full")
+        await super().append(conversation_id, message)
+
+
+@pytest.mark.anyio
+async def test_a_store_failing_with_a_foreign_error_still_ends_the_run_once() -> None:
+    harness = Harness([calls(_call("a", "echo", text="x"), _call("b", "echo", text="y")), answer("done")])
+    harness.runner.store = _StoreFailingOnToolResults()
+    events = await harness.collect(conversation_id="s")
+    ended = _ended(events)
+    assert ended.status is RunStatus.FAILED
+    assert isinstance(ended.error, AgentError)
+    assert "OSError: disk full" in str(ended.error)
 
 
 @pytest.mark.anyio
