@@ -66,6 +66,17 @@ def _backend_option(command: F) -> F:
     return click.option("--backend", "-b", help="Backend to use (default: the configured default).")(command)
 
 
+def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise click.BadParameter("give a model name, such as llama3.1 or qwen3:8b")
+    return name
+
+
+def _model_argument(command: F) -> F:
+    return click.argument("model", callback=_model_name)(command)
+
+
 def _json_option(command: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(command)
 
@@ -326,7 +337,7 @@ class _PullDisplay:
 
 
 @click.command()
-@click.argument("model")
+@_model_argument
 @_backend_option
 @click.pass_obj
 def pull(app: CliApp, model: str, backend: str | None, base_url: str | None) -> None:
@@ -344,7 +355,7 @@ def pull(app: CliApp, model: str, backend: str | None, base_url: str | None) -> 
 
 
 @click.command()
-@click.argument("model")
+@_model_argument
 @_backend_option
 @click.pass_obj
 def rm(app: CliApp, model: str, backend: str | None, base_url: str | None) -> None:
@@ -358,7 +369,7 @@ def rm(app: CliApp, model: str, backend: str | None, base_url: str | None) -> No
 
 
 @click.command()
-@click.argument("model")
+@_model_argument
 @_backend_option
 @_json_option
 @click.pass_obj

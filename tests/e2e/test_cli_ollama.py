@@ -350,3 +350,26 @@ def test_a_chat_step_failing_mid_stream_is_one_line_with_a_non_zero_exit(
 
     assert code != 0
     assert err.strip().splitlines() == ["cw: error: Ollama failed (500): llama runner crashed"]
+
+
+@pytest.mark.parametrize("command", ["pull", "show", "rm"])
+def test_an_empty_model_name_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer, command: str
+) -> None:
+    code, out, err = cw(capsys, ollama, command, " ")
+
+    assert code == 2
+    assert out == ""
+    assert "model name" in err
+    assert ollama.requests == []
+
+
+def test_a_model_name_is_used_without_surrounding_blanks(
+    capsys: pytest.CaptureFixture[str], ollama: ScriptedServer
+) -> None:
+    ollama.enqueue("/api/delete", ScriptedResponse(status=200))
+
+    code, out, err = cw(capsys, ollama, "rm", " llama3.1 ")
+
+    assert (code, out) == (0, "deleted llama3.1\n"), err
+    assert ollama.requests[0].json() == {"model": "llama3.1"}

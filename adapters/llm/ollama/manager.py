@@ -48,6 +48,18 @@ PULL_IDLE_TIMEOUT = 600.0
 """The longest silence accepted during a pull: verifying a large model's digest sends nothing."""
 
 
+def _checked(model: str) -> str:
+    """``model`` without surrounding blanks.
+
+    Raises:
+        ValueError: the name is empty (Ollama would answer with an obscure error).
+    """
+    name = model.strip()
+    if not name:
+        raise ValueError("a model name is required, such as llama3.1 or qwen3:8b")
+    return name
+
+
 def _not_installed(model: str, action: str) -> Callable[[StatusFailure], LLMError]:
     def hook(failure: StatusFailure) -> LLMError:
         error = status_error(failure)
@@ -147,7 +159,9 @@ class OllamaModelManager:
             ModelNotFoundError: the library has no such model.
             TruncatedStreamError: the download stopped before ``success``.
             LLMError: any other failure (an ``{"error": …}`` line, a status, unreachable).
+            ValueError: ``model`` is empty.
         """
+        model = _checked(model)
         engine = self._with(_pull_status_error(model), no_deadline=True)
         with ollama_unreachable(self.settings.display_url):
             events = engine.stream(
@@ -167,7 +181,9 @@ class OllamaModelManager:
 
         Raises:
             ModelNotFoundError: the server has no such model.
+            ValueError: ``model`` is empty.
         """
+        model = _checked(model)
         with ollama_unreachable(self.settings.display_url):
             await self._with(_not_installed(model, "delete")).request(
                 "DELETE", DELETE_PATH, json={"model": model}, model=model
@@ -178,7 +194,9 @@ class OllamaModelManager:
 
         Raises:
             ModelNotFoundError: the server has no such model.
+            ValueError: ``model`` is empty.
         """
+        model = _checked(model)
         with ollama_unreachable(self.settings.display_url):
             return await fetch_show(self._with(_not_installed(model, "show")), model)
 

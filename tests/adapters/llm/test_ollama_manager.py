@@ -191,3 +191,12 @@ async def test_against_the_fake_ollama_a_pull_installs_what_list_show_and_delete
     assert len(layers) == 4
     assert all(any(p.percentage == 100.0 for p in seen if p.digest == digest) for digest in layers)
     assert (seen[0].status, seen[-1].status) == ("pulling manifest", "success")
+
+
+@pytest.mark.parametrize("action", ["pull", "delete", "show"])
+async def test_an_empty_model_name_is_refused_before_any_request(action: str) -> None:
+    async with ScriptedServer() as server:
+        async with manager(server.url) as ollama:
+            with pytest.raises(ValueError, match="model name is required"):
+                await getattr(ollama, action)("  ")
+        assert server.requests == []
