@@ -13,7 +13,10 @@ The rules, in the order they are applied to each entry:
   entry with an integer ``index`` continues the call at that index, unless it brings a new
   ``id`` *and* a ``name`` while that call already has arguments: then it starts a new call
   (providers that number every parallel call ``0``). An entry without an index starts a new
-  call when it has a new ``id`` and continues the latest call when it has none.
+  call when it has a new ``id`` and continues the latest call when it has none. With no id
+  at all, an entry bringing a ``name`` and arguments starts a new call once the arguments of
+  the call it would continue already form a whole JSON value (whole calls sent with
+  neither id nor index).
 * **id.** The first non-empty id wins; repeats are ignored. A call that never gets one is
   given ``call_<hex>`` once, so its events and its final `ToolCall` agree.
 * **name.** An empty name is ignored (it never wipes a real one). A name equal to the one
@@ -85,6 +88,19 @@ class _Call:
     def has_arguments(self) -> bool:
         return bool(self.parts) or self.object_arguments is not None
 
+    def is_complete(self) -> bool:
+        """Whether the arguments so far are already a whole JSON value (nothing can follow)."""
+        if self.object_arguments is not None and not self.parts:
+            return True
+        tail = next((part.rstrip() for part in reversed(self.parts) if part.strip()), "")
+        if not tail.endswith(("}", "]")):
+            return False  # the cheap check first: this runs for every chunk of some streams
+        try:
+            json.loads("".join(self.parts))
+        except ValueError:
+            return False
+        return True
+
     def ensure_id(self) -> str:
         if self.id is None:
             self.id = new_call_id()
@@ -100,6 +116,13 @@ def _index_of(entry: Mapping[str, Any]) -> int | None:
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _brings_arguments(function: Mapping[str, Any]) -> bool:
+    arguments = function.get("arguments")
+    if isinstance(arguments, str):
+        return bool(arguments.strip())
+    return isinstance(arguments, Mapping | list)
 
 
 class ToolCallAccumulator:
@@ -131,28 +154,42 @@ class ToolCallAccumulator:
                 self._feed_entry(entry, events)
         return events
 
-    def _slot(self, entry: Mapping[str, Any], call_id: str | None, name: str | None) -> _Call:
+    def _slot(
+        self, entry: Mapping[str, Any], function: Mapping[str, Any], call_id: str | None, name: str | None
+    ) -> _Call:
         if call_id is not None and call_id in self._by_id:
             return self._by_id[call_id]
         index = _index_of(entry)
         if index is not None:
             existing = self._by_index.get(index)
-            starts_new = (
-                existing is not None
-                and call_id is not None
-                and name is not None
-                and existing.id is not None
-                and existing.has_arguments()
-            )
-            if existing is not None and not starts_new:
+            if existing is not None and not self._starts_new(existing, function, call_id, name):
                 return existing
         elif call_id is None and self._calls:
-            return self._calls[-1]
+            latest = self._calls[-1]
+            if not self._starts_new(latest, function, call_id, name):
+                return latest
         call = _Call(len(self._calls), index)
         self._calls.append(call)
         if index is not None:
             self._by_index[index] = call
         return call
+
+    @staticmethod
+    def _starts_new(
+        existing: _Call, function: Mapping[str, Any], call_id: str | None, name: str | None
+    ) -> bool:
+        """Whether an entry that matched ``existing`` by index (or by coming next) opens a new call.
+
+        A new id with a name, once ``existing`` has an id and arguments (providers that number
+        every parallel call ``0``); or, with no id at all, a name with arguments once the
+        arguments of ``existing`` are already a whole JSON value (providers that send whole
+        calls with neither id nor index).
+        """
+        if name is None or not existing.has_arguments():
+            return False
+        if call_id is not None:
+            return existing.id is not None
+        return _brings_arguments(function) and existing.is_complete()
 
     def _feed_entry(
         self, entry: Mapping[str, Any], events: list[ToolCallStarted | ToolArgumentsDelta]
@@ -162,7 +199,7 @@ class ToolCallAccumulator:
             function = entry  # a flat {"name": …, "arguments": …} entry
         call_id = _text_or_none(entry.get("id"))
         name = _text_or_none(function.get("name"))
-        call = self._slot(entry, call_id, name)
+        call = self._slot(entry, function, call_id, name)
         if call_id is not None and call.id is None:
             call.id = call_id
             self._by_id[call_id] = call

@@ -300,3 +300,32 @@ def test_arguments_split_into_fixed_size_fragments(arguments: dict, name: str, s
     deltas += [[fn(0, args=text[i : i + size])] for i in range(0, len(text), size)]
     acc, _ = feed_all(*deltas)
     assert acc.finish() == (ToolCall(id="call_x", name=name, arguments=arguments),)
+
+
+def test_whole_calls_without_id_or_index_are_separate_calls() -> None:
+    acc, events = feed_all(
+        [{"function": {"name": "read", "arguments": '{"file_path": "a.txt"}'}}],
+        [{"function": {"name": "read", "arguments": '{"file_path": "b.txt"}'}}],
+        [{"index": None, "function": {"name": "grep", "arguments": {"pattern": "x"}}}],
+    )
+    calls = acc.finish()
+    assert [(c.name, dict(c.arguments)) for c in calls] == [
+        ("read", {"file_path": "a.txt"}),
+        ("read", {"file_path": "b.txt"}),
+        ("grep", {"pattern": "x"}),
+    ]
+    assert len({c.id for c in calls}) == 3
+    assert [e.index for e in events if isinstance(e, ToolCallStarted)] == [0, 1, 2]
+
+
+def test_every_call_numbered_zero_without_ids_splits_on_whole_arguments() -> None:
+    acc, _ = feed_all(
+        [fn(0, name="read", args='{"file_path": ')],
+        [fn(0, name="read", args='"a.txt"}')],  # the name repeated: still the same call
+        [fn(0, name="read", args=" ")],
+        [fn(0, name="glob", args='{"pattern": "*.py"}')],
+    )
+    assert [(c.name, dict(c.arguments)) for c in acc.finish()] == [
+        ("read", {"file_path": "a.txt"}),
+        ("glob", {"pattern": "*.py"}),
+    ]
