@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import httpx
 
-from adapters.llm._errors import redact_secrets
+from adapters.llm._errors import error_for_status, redact_secrets
 from adapters.llm._http import Clocks, RetryPolicy, StatusFailure
 from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
 from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
@@ -165,6 +165,7 @@ def _advice(model: str | None) -> dict[int, str]:
             f"The key may not use {named}: check the project's model access, and OPENAI_ORGANIZATION "
             "when the key belongs to several organizations."
         ),
+        400: "OpenAI refused the request; its message above says which parameter to change.",
         404: f"Model {named} does not exist or this key cannot see it: see `cw models --backend openai`.",
         429: "Rate limited: wait and try again (Retry-After is honoured), or spread calls out.",
         500: "OpenAI failed; try again shortly.",
@@ -253,6 +254,22 @@ class OpenAILLM(OpenAICompatibleLLM):
                 backend=failure.backend,
                 status=failure.status,
                 model=failure.model,
+            )
+        if code == "context_length_exceeded":
+            advice = {
+                **_advice(failure.model),
+                failure.status: (
+                    "Shorten the conversation, or pick a model with a larger context window "
+                    "(`cw models --backend openai` shows each model's window)."
+                ),
+            }
+            return error_for_status(
+                backend=failure.backend,
+                status=failure.status,
+                headers=failure.headers,
+                body=failure.body,
+                model=failure.model,
+                advice=advice,
             )
         return super()._status_error(failure)
 

@@ -25,6 +25,7 @@ from domain.errors import (
     AuthenticationError,
     ConfigError,
     ContextLengthExceededError,
+    InvalidRequestError,
     PermissionDeniedError,
     RateLimitError,
 )
@@ -304,8 +305,18 @@ async def test_context_length_exceeded_is_its_own_error() -> None:
     reply = openai_error(
         400, "This model's maximum context length is 128000 tokens.", "context_length_exceeded"
     )
-    with pytest.raises(ContextLengthExceededError):
+    with pytest.raises(ContextLengthExceededError, match="Shorten the conversation") as caught:
         await make(Recorder(reply)).complete(HELLO)
+    assert caught.value.status == 400
+    assert "maximum context length is 128000" in caught.value.message
+
+
+@pytest.mark.anyio
+async def test_an_invalid_request_says_where_to_look() -> None:
+    reply = openai_error(400, "Unsupported parameter: 'max_tokens'.", "unsupported_parameter")
+    with pytest.raises(InvalidRequestError, match="which parameter to change") as caught:
+        await make(Recorder(reply)).complete(HELLO)
+    assert not isinstance(caught.value, ContextLengthExceededError)
 
 
 @pytest.mark.anyio
