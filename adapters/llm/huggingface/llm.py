@@ -24,6 +24,7 @@ from adapters.llm.huggingface.settings import (
     TOKEN_PAGE,
     HuggingFaceSettings,
     check_provider,
+    shown_url,
 )
 from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
 from domain.errors import LLMError
@@ -141,7 +142,7 @@ class HuggingFaceLLM(OpenAICompatibleLLM):
 
     def __repr__(self) -> str:
         return (
-            f"HuggingFaceLLM(name={self.name!r}, base_url={self.base_url!r}, "
+            f"HuggingFaceLLM(name={self.name!r}, base_url={shown_url(self.base_url)!r}, "
             f"model={self._model_id(self.config)!r})"
         )
 

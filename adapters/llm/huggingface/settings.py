@@ -25,6 +25,7 @@ __all__ = [
     "HuggingFaceSettings",
     "check_provider",
     "is_loopback_host",
+    "shown_url",
 ]
 
 DEFAULT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
@@ -44,6 +45,20 @@ def _optional(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: a password in it (``user:pass@``, for a proxy) becomes ``***``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("@", 1)[1] if "@" in url else url
+    if password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return parts._replace(netloc=f"{name}:***@{host}").geturl()
 
 
 def is_loopback_host(host: str) -> bool:
@@ -75,7 +90,7 @@ class HuggingFaceSettings:
 
     api_key: str | None = attrs.field(default=None, repr=_redacted)
     model: str = DEFAULT_MODEL
-    base_url: str = DEFAULT_BASE_URL
+    base_url: str = attrs.field(default=DEFAULT_BASE_URL, repr=lambda url: repr(shown_url(url)))
     timeout: float = 120.0
     provider: str | None = attrs.field(default=None, converter=_optional)
     max_retries: int = 2
@@ -127,11 +142,14 @@ class HuggingFaceSettings:
                 "HUGGINGFACE_API_KEY does not look like a Hugging Face token (they start with "
                 f"'hf_'); create one at {TOKEN_PAGE}"
             )
-        url = urllib.parse.urlsplit(self.base_url)
+        try:
+            url = urllib.parse.urlsplit(self.base_url)
+        except ValueError:  # e.g. an unclosed IPv6 bracket
+            url = urllib.parse.urlsplit("")
         if url.scheme not in {"http", "https"} or not url.hostname:
             raise ConfigError(
                 f"HUGGINGFACE_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, "
-                f"not {self.base_url!r}"
+                f"not {shown_url(self.base_url)!r}"
             )
         if url.scheme == "http" and not is_loopback_host(url.hostname):
             raise ConfigError(

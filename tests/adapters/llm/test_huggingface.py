@@ -184,6 +184,23 @@ def test_the_key_never_shows_in_reprs() -> None:
     assert "hf_***" in repr(configured)
 
 
+def test_a_password_in_the_base_url_never_shows() -> None:
+    proxied = settings(base_url="https://bob:s3cretpw@proxy.example.com/v1")
+    llm = HuggingFaceLLM(settings=proxied, transport=ScriptedTransport())
+    for text in (repr(proxied), repr(llm)):
+        assert "s3cretpw" not in text
+        assert "bob:***@proxy.example.com" in text
+    for bad in ("ftp://bob:s3cretpw@proxy.example.com/v1", "http://bob:s3cretpw@example.com/v1"):
+        with pytest.raises(ConfigError) as caught:
+            settings(base_url=bad).validate()
+        assert "s3cretpw" not in str(caught.value)
+
+
+def test_a_malformed_base_url_is_a_config_error_not_a_crash() -> None:
+    with pytest.raises(ConfigError, match="HUGGINGFACE_BASE_URL"):
+        settings(base_url="http://[::1").validate()
+
+
 # --- routing and headers -----------------------------------------------------------------------
 
 
