@@ -55,6 +55,7 @@ _DRIVER_INT_MINIMUMS: Mapping[str, Mapping[str, int]] = {
 # Settings a driver's API does not accept: dropped with a warning rather than sent and refused.
 _UNSUPPORTED: Mapping[str, tuple[str, ...]] = {
     "openai": ("top_k",),
+    "huggingface": ("top_k",),  # the router's chat-completions API has no top_k
     "anthropic": ("frequency_penalty", "presence_penalty", "seed"),
 }
 

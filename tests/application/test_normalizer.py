@@ -139,6 +139,12 @@ def test_the_anthropic_driver_also_answers_to_the_claude_backend_name() -> None:
     assert context_limit_for("anthropic", "claude-3-opus-20240229") == 200_000
 
 
+def test_top_k_is_dropped_with_a_warning_for_huggingface() -> None:
+    config = NORMALIZER.normalize("huggingface", {}, {"top_k": 40})
+    assert config.top_k is None
+    assert config.warnings == ("top_k is not supported by huggingface and was ignored",)
+
+
 def test_top_k_is_dropped_for_openai() -> None:
     config = NORMALIZER.normalize("openai", {}, {"top_k": 40})
     assert config.top_k is None
