@@ -20,6 +20,7 @@ variables:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +34,9 @@ __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettin
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3.1"
 DEFAULT_TIMEOUT = 120.0
+
+_DURATION = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+"""A duration as Ollama parses it (Go's ``time.ParseDuration``): ``5m``, ``1h30m``, ``-1s``."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -82,7 +86,14 @@ def _keep_alive(value: str | float | None) -> str | float | None:
     try:
         number = float(text)
     except ValueError:
+        if not _DURATION.fullmatch(text):
+            raise ConfigError(
+                f"OLLAMA_KEEP_ALIVE={text!r} is not a duration; use e.g. 10m, 1h30m, 3600 (seconds), "
+                "-1 (keep the model loaded) or 0 (unload it at once)"
+            ) from None
         return text
+    if not math.isfinite(number):
+        raise ConfigError(f"OLLAMA_KEEP_ALIVE={text!r} is not a number of seconds")
     return int(number) if number.is_integer() else number
 
 

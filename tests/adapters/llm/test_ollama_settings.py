@@ -46,7 +46,10 @@ def test_blank_values_take_the_defaults() -> None:
     assert OllamaSettings.from_env({"OLLAMA_MODEL": "  ", "OLLAMA_BASE_URL": ""}) == OllamaSettings()
 
 
-@pytest.mark.parametrize(("raw", "sent"), [("3600", 3600), ("-1", -1), ("0", 0), ("1.5", 1.5), ("5m", "5m")])
+@pytest.mark.parametrize(
+    ("raw", "sent"),
+    [("3600", 3600), ("-1", -1), ("0", 0), ("1.5", 1.5), ("5m", "5m"), ("1h30m", "1h30m"), ("-1s", "-1s")],
+)
 def test_keep_alive_numbers_are_sent_as_seconds(raw: str, sent: object) -> None:
     assert OllamaSettings.from_env({"OLLAMA_KEEP_ALIVE": raw}).keep_alive == sent
 
@@ -65,6 +68,9 @@ def test_keep_alive_numbers_are_sent_as_seconds(raw: str, sent: object) -> None:
         ({"OLLAMA_MAX_RETRIES": "two"}, "OLLAMA_MAX_RETRIES"),
         ({"OLLAMA_MAX_RETRIES": "-1"}, "OLLAMA_MAX_RETRIES must be 0 or more"),
         ({"OLLAMA_PULL_IF_MISSING": "maybe"}, "OLLAMA_PULL_IF_MISSING"),
+        ({"OLLAMA_KEEP_ALIVE": "forever"}, "OLLAMA_KEEP_ALIVE='forever' is not a duration; use e.g. 10m"),
+        ({"OLLAMA_KEEP_ALIVE": "5 minutes"}, "OLLAMA_KEEP_ALIVE"),
+        ({"OLLAMA_KEEP_ALIVE": "inf"}, "OLLAMA_KEEP_ALIVE"),
     ],
 )
 def test_bad_values_are_config_errors_naming_the_variable(environ: dict[str, str], phrase: str) -> None:
