@@ -221,8 +221,8 @@ def _day(value: str | None) -> str:
 
 
 def _models_table(rows: list[AIModel], *, detailed: bool) -> Table:
-    """The models as a table; columns no row has a value for are left out (a listing from a
-    router has no quantization, one from Ollama no owner)."""
+    """The models as a table. Parameters, quantization and date appear when some row has
+    them (Ollama's listing does, a router's does not), and always with ``detailed``."""
     columns: list[tuple[str, Callable[[AIModel], str]]] = [
         ("model", lambda model: model.name),
         ("owner / family", lambda model: model.owned_by or model.family or ""),
