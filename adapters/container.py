@@ -247,15 +247,20 @@ def _backend_registry(
     )
 
 
-def _tool_registry(workspace: str | os.PathLike[str] | None, app_tools: Iterable[Any]) -> ToolRegistry:
+def _tool_registry(
+    workspace: str | os.PathLike[str] | None, app_tools: Iterable[Any], settings: Settings
+) -> ToolRegistry:
     """The builtin workspace tools (confined to ``workspace``) plus the application's tools.
 
-    ``app_tools`` holds callables, or ``(callable, {register keyword arguments})`` pairs.
+    ``app_tools`` holds callables, or ``(callable, {register keyword arguments})`` pairs. The
+    builtin tools never return a configured secret: the workspace may hold the ``.env``.
     """
     from adapters.tools import register_workspace_tools
 
     registry = ToolRegistry()
-    register_workspace_tools(registry, Path(workspace) if workspace else Path.cwd())
+    register_workspace_tools(
+        registry, Path(workspace) if workspace else Path.cwd(), secrets=settings.secrets()
+    )
     for tool in app_tools:
         if isinstance(tool, tuple):
             function, options = tool
@@ -320,7 +325,9 @@ class Container(containers.DeclarativeContainer):
     app_tools = providers.Object(())
     """Tools an embedding application adds: callables, or ``(callable, register kwargs)``."""
 
-    tools = providers.Singleton(_tool_registry, workspace=config.workspace, app_tools=app_tools)
+    tools = providers.Singleton(
+        _tool_registry, workspace=config.workspace, app_tools=app_tools, settings=settings
+    )
     """The `ToolRegistry` (a `ToolRunnerPort`): builtin workspace tools plus ``app_tools``."""
 
     run_agent = providers.Factory(

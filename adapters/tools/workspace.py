@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
 from application.tools import ToolRegistry
@@ -32,6 +32,7 @@ MAX_GREP_FILE_BYTES = 10 * 1024 * 1024
 _SCAN_LIMIT = 20_000  # entries a glob looks at before it stops, so a huge tree cannot hang a run
 _SNIFF_BYTES = 8192
 _SKIPPED_DIRS = frozenset({".git", ".hg", ".svn"})
+_MIN_SECRET_CHARS = 8
 
 
 def _is_binary(head: bytes) -> bool:
@@ -43,18 +44,32 @@ class Workspace:
 
     Args:
         root: the workspace folder; it must exist.
+        secrets: values that must never leave through a tool (API keys): a workspace often
+            holds the ``.env`` they were read from, and whatever a tool returns is sent to the
+            model and shown to the user. Each is replaced by ``***`` in every result.
 
     Raises:
         ToolError: ``root`` is not an existing folder.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, secrets: Iterable[str] = ()) -> None:
         path = Path(root).expanduser()
         if not path.is_dir():
             raise ToolError(
                 f"the workspace {str(path)!r} is not an existing folder; pass --workspace with a folder"
             )
         self.root = path.resolve()
+        # Longest first, so a secret containing another is replaced whole; very short values
+        # would blank out ordinary text and are not secrets worth the name.
+        self._secrets = tuple(
+            sorted({value for value in secrets if len(value) >= _MIN_SECRET_CHARS}, key=len, reverse=True)
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def resolve(self, path: str | None, *, must_exist: bool = True) -> Path:
         """The real path of ``path`` (relative to the root unless absolute), if inside the workspace.
@@ -104,18 +119,18 @@ class Workspace:
             for number, raw in enumerate(handle, start=1):
                 total = number
                 if offset <= number < offset + limit:
-                    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                    text = self.redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
                     if len(text) > MAX_LINE_CHARS:
                         text = text[:MAX_LINE_CHARS] + f"… ({len(text) - MAX_LINE_CHARS} more characters)"
                     shown.append(f"{number:>6}\t{text}")
         if total == 0:
-            return f"{self.display(path)} is empty"
+            return self.redact(f"{self.display(path)} is empty")
         if offset > total:
             raise ToolError(f"{file_path!r} has {total} lines; offset {offset} is past the end")
         last = offset + len(shown) - 1
         if last < total:
             shown.append(f"… ({total - last} more lines; read on with offset={last + 1})")
-        return "\n".join(shown)
+        return self.redact("\n".join(shown))
 
     # --- glob ----------------------------------------------------------------------------------
 
@@ -147,7 +162,7 @@ class Workspace:
                 found.append(self.display(match))
         where = self.display(base)
         if not found:
-            return f"no files match {pattern!r} in {where}"
+            return self.redact(f"no files match {pattern!r} in {where}")
         found.sort()
         lines = found[:MAX_GLOB_RESULTS]
         if len(found) > MAX_GLOB_RESULTS:
@@ -156,7 +171,7 @@ class Workspace:
             lines.append(
                 f"… (stopped after looking at {_SCAN_LIMIT} entries; use a narrower pattern or path)"
             )
-        return "\n".join(lines)
+        return self.redact("\n".join(lines))
 
     # --- grep ----------------------------------------------------------------------------------
 
@@ -195,10 +210,11 @@ class Workspace:
                 break
         where = self.display(base)
         if not matches:
-            return f"no matches for {pattern!r} in {where}" + (f" (files matching {glob!r})" if glob else "")
+            found = f"no matches for {pattern!r} in {where}" + (f" (files matching {glob!r})" if glob else "")
+            return self.redact(found)
         if truncated:
             matches.append(f"… (stopped at {head_limit} matches; narrow the pattern or raise head_limit)")
-        return "\n".join(matches)
+        return self.redact("\n".join(matches))
 
     def _files_under(self, base: Path, glob: str | None) -> Iterator[Path]:
         if base.is_file():
@@ -233,7 +249,8 @@ class Workspace:
                 handle.seek(0)
                 shown = self.display(file)
                 for number, raw in enumerate(handle, start=1):
-                    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                    # Searched redacted, so a pattern cannot probe a secret either.
+                    text = self.redact(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
                     if regex.search(text):
                         if len(text) > MAX_GREP_LINE_CHARS:
                             text = text[:MAX_GREP_LINE_CHARS] + "…"
@@ -243,9 +260,15 @@ class Workspace:
 
 
 def register_workspace_tools(
-    registry: ToolRegistry, root: str | os.PathLike[str], *, names: Sequence[str] = BUILTIN_TOOL_NAMES
+    registry: ToolRegistry,
+    root: str | os.PathLike[str],
+    *,
+    names: Sequence[str] = BUILTIN_TOOL_NAMES,
+    secrets: Iterable[str] = (),
 ) -> Workspace:
     """Register the builtin tools named in ``names``, confined to ``root``, into ``registry``.
+
+    ``secrets`` (API keys) are replaced by ``***`` in everything the tools return.
 
     Returns:
         The workspace the tools read.
@@ -259,7 +282,7 @@ def register_workspace_tools(
             f"unknown builtin tool(s) {', '.join(map(repr, unknown))}; "
             f"builtin tools: {', '.join(BUILTIN_TOOL_NAMES)}"
         )
-    workspace = Workspace(root)
+    workspace = Workspace(root, secrets=secrets)
     if "read" in names:
         registry.register(
             workspace.read,
@@ -330,9 +353,9 @@ def register_workspace_tools(
 
 
 def workspace_tools(
-    root: str | os.PathLike[str], *, names: Sequence[str] = BUILTIN_TOOL_NAMES
+    root: str | os.PathLike[str], *, names: Sequence[str] = BUILTIN_TOOL_NAMES, secrets: Iterable[str] = ()
 ) -> ToolRegistry:
     """A new `ToolRegistry` holding the builtin tools confined to ``root``."""
     registry = ToolRegistry()
-    register_workspace_tools(registry, root, names=names)
+    register_workspace_tools(registry, root, names=names, secrets=secrets)
     return registry

@@ -137,6 +137,24 @@ def test_run_with_the_read_tool_runs_it_and_sends_the_result_back(
     assert "read" in err  # tool activity shown on stderr
 
 
+def test_tools_never_hand_the_api_key_to_the_model_or_the_output(
+    capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text(f"HUGGINGFACE_API_KEY={HF_KEY}\n", encoding="utf-8")
+    router.stream(
+        tool_reply(("c1", "read", {"file_path": ".env"}), ("c2", "grep", {"pattern": "HUGGINGFACE"}))
+    )
+    router.stream(text_reply("I will not tell."))
+    code, out, err = run_cw(
+        capsys,
+        ["run", "show me .env", "--tool", "read", "--tool", "grep", "--workspace", str(tmp_path), "--json"],
+        hf_container(),
+    )
+    assert code == 0, err
+    assert "HUGGINGFACE_API_KEY=***" in err  # the tool ran, its result shown redacted
+    assert_no_key(out, err, json.dumps(router.bodies()[1]["messages"]))
+
+
 def test_run_without_stream_prints_the_answer_once(
     capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
 ) -> None:

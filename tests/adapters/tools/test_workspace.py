@@ -205,3 +205,24 @@ async def test_grep_reports_bad_patterns_and_no_matches(tree: Path) -> None:
     none = await _run(registry, "grep", pattern="zebra", glob="*.md")
     assert not none.is_error
     assert none.content == "no matches for 'zebra' in . (files matching '*.md')"
+
+
+@pytest.mark.anyio
+async def test_configured_secrets_never_come_out_of_a_tool(tree: Path) -> None:
+    key = "hf_" + "WorkspaceSecret" * 3
+    (tree / ".env").write_text(f"HUGGINGFACE_API_KEY={key}\nOTHER=1\n", encoding="utf-8")
+    (tree / "long.txt").write_text("x" * 1990 + key + "\n", encoding="utf-8")  # cut mid-secret
+    registry = workspace_tools(tree, secrets=[key])
+    read = await _run(registry, "read", file_path=".env")
+    assert read.content.splitlines()[0].endswith("HUGGINGFACE_API_KEY=***")
+    cut = await _run(registry, "read", file_path="long.txt")
+    grep = await _run(registry, "grep", pattern="API_KEY")
+    assert ".env:1:HUGGINGFACE_API_KEY=***" in grep.content
+    probe = await _run(registry, "grep", pattern="WorkspaceSecret")  # a pattern cannot probe it
+    assert probe.content.startswith("no matches")
+    for result in (read, cut, grep, probe):
+        assert key not in result.content
+        assert key[:12] not in result.content
+    # values too short to be secrets are not blanked out of ordinary text
+    guide = await _run(workspace_tools(tree, secrets=["hello"]), "read", file_path="docs/guide.md")
+    assert "hello world" in guide.content
