@@ -141,12 +141,38 @@ class _ChatStreamDecoder:
             payload = {"error": payload}
         return self._state.feed(payload)  # raises the typed error for an {"error": …} payload
 
+    def _whole_body(self, text: str) -> list[StreamEvent]:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            raise self._not_json(text) from None
+        if not isinstance(payload, dict):
+            raise self._not_json(text)
+        events = self._state.feed(payload)  # {"message": …} reads like one big delta
+        if not payload.get("choices") and not self._state.has_output:
+            raise StreamError(
+                f"{self._backend}: the server answered a streamed request with a JSON body that is "
+                f"not a completion: {text[:200]!r}",
+                backend=self._backend,
+                model=self._model,
+                provider=self._state.provider,
+            )
+        return events + self._state.mark_done()
+
     async def events(
         self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
     ) -> AsyncIterator[StreamEvent]:
         self._metadata = self._metadata_of(headers)
         provider = self._metadata.get("provider")
         self._state.provider = provider if isinstance(provider, str) else None
+        if headers.get("content-type", "").lower().startswith("application/json"):
+            # A server that ignored "stream": true (or refused with a JSON error body under a
+            # 200): the whole reply in one JSON object, read as one chunk.
+            body = b"".join([chunk async for chunk in chunks])
+            for item in self._whole_body(body.decode("utf-8", "replace")):
+                yield item
+            yield ResponseCompleted(response=self._state.finish(metadata=self._metadata))
+            return
         decoder = SSEDecoder()
         handle = self._handle
         async for chunk in chunks:

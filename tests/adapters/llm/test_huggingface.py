@@ -416,6 +416,43 @@ async def test_an_error_line_in_a_200_stream_is_the_same_kind_of_error_as_its_st
     await llm.aclose()
 
 
+async def test_a_json_body_answering_a_streamed_request_is_read_whole() -> None:
+    body = {
+        "id": "r1",
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "<think>hm</think>Hi"},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
+    transport, _ = router(
+        lambda _: httpx.Response(200, json=body, headers={"x-inference-provider": "nebius"})
+    )
+    llm = hf(transport)
+    events = [event async for event in llm.stream(HELLO)]
+    assert isinstance(events[-1], ResponseCompleted)
+    reply = events[-1].response
+    assert (reply.content, reply.thinking, reply.metadata["provider"]) == ("Hi", "hm", "nebius")
+    assert reply.usage == Usage(prompt_tokens=1, completion_tokens=2, total_tokens=3)
+    assert TextDelta(text="Hi") in events
+    await llm.aclose()
+
+
+async def test_a_json_error_body_under_a_200_stream_is_its_typed_error() -> None:
+    transport, _ = router(lambda _: httpx.Response(200, json={"error": "Model not found", "status": 404}))
+    llm = hf(transport)
+    with pytest.raises(ModelNotFoundError, match="Model not found"):
+        _ = [event async for event in llm.stream(HELLO)]
+    transport, _ = router(lambda _: httpx.Response(200, json={"unexpected": True}))
+    with pytest.raises(StreamError, match="not a completion"):
+        _ = [event async for event in hf(transport).stream(HELLO)]
+    await llm.aclose()
+
+
 async def test_a_data_line_that_is_not_json_is_a_stream_error() -> None:
     transport, _ = router(lambda _: httpx.Response(200, content=b"data: <html>oops</html>\n\n"))
     llm = hf(transport)
