@@ -30,7 +30,7 @@ from adapters.llm.anthropic import wire
 from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
 from adapters.llm.openai_compatible.wire import tool_name_map
 from application.model_limits import limits_for
-from domain.errors import LLMError, StreamError
+from domain.errors import ConfigError, LLMError, StreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
 from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
@@ -50,9 +50,28 @@ _ADVICE = {
 }
 
 
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+"""The image types the Messages API accepts."""
+
+_MAX_IMAGE_BYTES = 5 * 1024 * 1024
+"""Anthropic's limit for one image sent through the API."""
+
+
 def _resolve_image(image: ImageInput) -> tuple[str, str]:
-    data, media_type = image_base64(image)
-    return media_type, data
+    """An image that is not an http(s) URL as ``(media_type, base64)``, checked before sending.
+
+    Raises:
+        ConfigError: a missing or unreadable file, more than 5 MiB, or a type Claude refuses
+            (it takes JPEG, PNG, GIF and WebP); the message says what to do.
+    """
+    data, media_type = image_base64(image, max_bytes=_MAX_IMAGE_BYTES)
+    if media_type.lower() not in _IMAGE_TYPES:
+        source = image.path or ("a data URI" if image.url else "the image bytes")
+        raise ConfigError(
+            f"claude accepts JPEG, PNG, GIF or WebP images, not {media_type} ({source}); "
+            "convert the image to one of those first"
+        )
+    return media_type.lower(), data
 
 
 def _status_error(failure: StatusFailure) -> LLMError:

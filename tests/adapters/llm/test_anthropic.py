@@ -6,8 +6,10 @@ where a real socket matters, through the loopback `ScriptedServer`.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -38,6 +40,7 @@ from domain.messages import (
     AIResponse,
     ChatMessage,
     FinishReason,
+    ImageInput,
     ThinkingBlock,
     ToolCall,
     ToolDefinition,
@@ -444,6 +447,50 @@ async def test_the_idle_clock_can_be_set_and_a_silent_stream_times_out() -> None
             await collect(llm)
         await llm.aclose()
     assert caught.value.kind == "idle"
+
+
+# --- images ------------------------------------------------------------------------------------
+
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.mark.anyio
+async def test_a_local_image_goes_out_as_base64_and_a_url_as_a_url_source(tmp_path: Path) -> None:
+    (tmp_path / "dot.png").write_bytes(PNG_1X1)
+    recorder = Recorder(httpx.Response(200, json=wire.render_completion(REPLY)))
+    message = ChatMessage.user(
+        "What is this?",
+        images=(ImageInput(path=str(tmp_path / "dot.png")), ImageInput(url="https://example.com/cat.jpg")),
+    )
+    await make(recorder).complete([message])
+    blocks = recorder.bodies()[0]["messages"][0]["content"]
+    assert blocks[0]["source"] == {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": base64.b64encode(PNG_1X1).decode("ascii"),
+    }
+    assert blocks[1]["source"] == {"type": "url", "url": "https://example.com/cat.jpg"}
+    assert blocks[2] == {"type": "text", "text": "What is this?"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (ImageInput(data=b"BM" + bytes(60), media_type="image/bmp"), "JPEG, PNG, GIF or WebP"),
+        (ImageInput(url="data:image/tiff;base64," + base64.b64encode(b"II*\x00").decode()), "image/tiff"),
+        (ImageInput(data=PNG_1X1 + bytes(5 * 1024 * 1024)), "5.0 MiB"),
+    ],
+)
+async def test_an_image_claude_would_refuse_is_a_clear_error_before_any_request(
+    image: ImageInput, match: str
+) -> None:
+    recorder = Recorder()
+    with pytest.raises(ConfigError, match=match):
+        await collect(make(recorder), [ChatMessage.user("look", images=(image,))])
+    assert recorder.requests == []
 
 
 # --- a real socket ------------------------------------------------------------------------------
