@@ -49,7 +49,7 @@ from application.model_config import ModelConfigNormalizer
 from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import RunAgent
 from application.tools import ToolRegistry
-from domain.errors import ConfigError
+from domain.errors import ConfigError, UnknownBackendError
 from domain.model_config import NormalizedModelConfig
 from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort
 
@@ -239,6 +239,15 @@ def _backend_registry(
         raise ConfigError(
             f"no adapter is known for backend(s) {', '.join(unknown)}; known: {', '.join(BACKEND_BUILDERS)}"
         )
+    if default_backend is None and settings.default_backend not in names:
+        error = UnknownBackendError(settings.default_backend, names)
+        # Say where the name came from, so the one error line says what to change.
+        error.message = (
+            f"AI_BACKEND={settings.default_backend!r} is not a backend; "
+            f"set AI_BACKEND to one of {', '.join(names)}"
+        )
+        error.args = (error.message,)
+        raise error
     context = BuildContext(settings=settings, transport=transport, fake_transport=fake_transport)
     return BackendRegistry(
         [BACKEND_BUILDERS[name](context) for name in names],

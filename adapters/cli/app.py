@@ -86,6 +86,9 @@ class CliApp:
                 settings = settings.with_overrides({f"{prefix}_BASE_URL": base_url})
                 self._settings = settings
             container = build_container(settings=settings)
+            if backend is not None and backend != _default_backend_name(settings):
+                # The command names its backend: a stale AI_BACKEND must not stop it.
+                container.config.default_backend.from_value(backend)
         if workspace is not None:
             container.config.workspace.from_value(str(workspace))
         if max_turns is not None:

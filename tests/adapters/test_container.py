@@ -45,8 +45,11 @@ def test_production_default_backend_comes_from_ai_backend() -> None:
 
 def test_production_with_an_unknown_ai_backend_lists_the_valid_ones() -> None:
     container = build_container("production", environ={"AI_BACKEND": "gpt"})
-    with pytest.raises(UnknownBackendError, match="huggingface"):
+    with pytest.raises(UnknownBackendError, match="huggingface") as caught:
         container.backends()
+    assert str(caught.value).startswith("AI_BACKEND='gpt' is not a backend; set AI_BACKEND to one of ")
+    assert str(caught.value).endswith("huggingface, ollama, openai, claude, fake")
+    assert caught.value.name == "gpt"
 
 
 def test_test_environment_wires_the_fake_backend_and_a_memory_store() -> None:

@@ -244,6 +244,22 @@ def test_unknown_backend_is_one_line_listing_the_valid_names(
     assert "huggingface" in err
 
 
+def test_an_unknown_ai_backend_says_to_fix_ai_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cw(capsys, ["run", "x"], environ={"AI_BACKEND": "gpt5"})
+    assert code == EXIT_CODES[ConfigError]
+    assert out == ""
+    assert lines(err) == [
+        "cw: error: AI_BACKEND='gpt5' is not a backend; "
+        "set AI_BACKEND to one of huggingface, ollama, openai, claude, fake"
+    ]
+
+
+def test_an_explicit_backend_wins_over_a_stale_ai_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cw(capsys, ["models", "--backend", "fake", "--json"], environ={"AI_BACKEND": "gpt5"})
+    assert code == 0, err
+    assert [model["name"] for model in json.loads(out)] == ["fake-model"]
+
+
 def test_missing_key_says_how_to_get_one(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
     environ = hf_environ()
     del environ["HUGGINGFACE_API_KEY"]
