@@ -66,7 +66,9 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
     except ValueError as exc:
         reason = getattr(exc, "msg", str(exc))
         position = getattr(exc, "pos", None)
-        where = f" at character {position}" if position is not None else ""
+        # json says "Unterminated string starting at" and gives the position apart.
+        joint = " " if reason.endswith(" at") else " at "
+        where = f"{joint}character {position}" if position is not None else ""
         return {}, f"the arguments are not valid JSON ({reason}{where})"
     if not isinstance(value, dict):
         return {}, f"the arguments must be a JSON object, not {type(value).__name__}"

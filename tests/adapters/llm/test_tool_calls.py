@@ -198,6 +198,9 @@ def test_parse_arguments() -> None:
     assert parse_arguments('{"a": 1}') == ({"a": 1}, None)
     assert parse_arguments("null")[1] == "the arguments must be a JSON object, not NoneType"
     assert "at character" in (parse_arguments("{nope}")[1] or "")
+    assert parse_arguments('{"patt')[1] == (
+        "the arguments are not valid JSON (Unterminated string starting at character 1)"
+    )
 
 
 # --- the property: any arguments, any fragments, any interleaving, with the quirks ----------
