@@ -192,6 +192,11 @@ class AnthropicLLM:
         self._base_clocks = clocks or Clocks(connect=10.0, idle=_IDLE_SECONDS)
         self._engine: HTTPEngine | None = None
 
+    @classmethod
+    def from_settings(cls, settings: AnthropicSettings, **options: Any) -> AnthropicLLM:
+        """The adapter for ``settings`` (keyword ``options`` as for the constructor)."""
+        return cls(settings=settings, **options)
+
     def __repr__(self) -> str:
         return (
             f"AnthropicLLM(name={self.name!r}, model={self.config.model!r}, "

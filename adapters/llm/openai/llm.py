@@ -233,6 +233,11 @@ class OpenAILLM(OpenAICompatibleLLM):
             rand=rand,
         )
 
+    @classmethod
+    def from_settings(cls, settings: OpenAISettings, **options: Any) -> OpenAILLM:
+        """The adapter for ``settings`` (keyword ``options`` as for the constructor)."""
+        return cls(settings=settings, **options)
+
     def _extra_headers(self) -> dict[str, str]:
         return {"OpenAI-Organization": self.settings.organization} if self.settings.organization else {}
 

@@ -355,6 +355,11 @@ async def test_an_empty_model_list_falls_back_to_the_known_models() -> None:
     assert models == wire.FALLBACK_MODELS
 
 
+def test_from_settings_builds_the_same_adapter() -> None:
+    llm = AnthropicLLM.from_settings(SETTINGS, config=CONFIG)
+    assert (llm.name, llm.config, llm.settings) == ("claude", CONFIG, SETTINGS)
+
+
 def test_limits_capabilities_and_token_estimate() -> None:
     llm = make(Recorder())
     assert llm.name == "claude"

@@ -383,6 +383,12 @@ async def test_list_models_falls_back_to_the_known_models() -> None:
     assert {m.name: m.context_length for m in models}["gpt-4"] == 8192
 
 
+def test_from_settings_builds_the_same_adapter() -> None:
+    llm = OpenAILLM.from_settings(SETTINGS, config=NormalizedModelConfig(model="o3"))
+    assert (llm.name, llm.config.model, llm.settings) == ("openai", "o3", SETTINGS)
+    assert llm.context_limit() == 200_000
+
+
 def test_context_limit_comes_from_the_model_table() -> None:
     llm = make(Recorder())
     assert llm.name == "openai"
