@@ -10,7 +10,8 @@ The pieces, and how a backend uses them:
 
 ``Clocks(connect, idle, total)``
     Three clocks. ``connect`` bounds making a connection; ``idle`` bounds the wait for each
-    read (between streamed chunks, httpx's read timeout); ``total`` is a deadline for the
+    read of a stream (between streamed chunks, httpx's read timeout; a non-streaming reply,
+    which arrives all at once, waits up to the deadline instead); ``total`` is a deadline for the
     whole call, retries and back-off sleeps included (``None``: no deadline). Running out
     raises `LLMTimeoutError` with ``kind`` ``connect``, ``idle`` or ``total``.
 
@@ -409,6 +410,20 @@ class HTTPEngine:
             return asyncio.timeout(None)
         return asyncio.timeout(max(remaining, 0.0))
 
+    def _whole_reply_timeout(self) -> httpx.Timeout:
+        """The httpx timeouts of a non-streaming call.
+
+        Such a reply has no chunks to be idle between: a server computes the whole answer
+        before it sends a byte, so the wait is bounded by the total deadline (which the
+        engine enforces as well), not by the idle clock.
+        """
+        timeout = httpx_timeout(self.clocks)
+        if self.clocks.total is None or self.clocks.total <= self.clocks.idle:
+            return timeout
+        return httpx.Timeout(
+            connect=timeout.connect, read=self.clocks.total, write=timeout.write, pool=timeout.pool
+        )
+
     async def _pause(self, error: LLMError, attempt: int, deadline: float | None) -> bool:
         """Sleep before a retry; ``False`` when the error should be raised instead."""
         delay = self.retry.delay_for(error, attempt, self.rand)
@@ -465,7 +480,7 @@ class HTTPEngine:
                 with self._mapped(model):
                     async with self._timeout(deadline):
                         response = await self.client.request(
-                            method, url, json=json, headers=headers, timeout=httpx_timeout(self.clocks)
+                            method, url, json=json, headers=headers, timeout=self._whole_reply_timeout()
                         )
                         await self._raise_for_status(response, model)
                 return response

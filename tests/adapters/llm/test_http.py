@@ -228,7 +228,8 @@ async def test_connect_timeout_is_retried_but_read_timeout_is_not() -> None:
 
     handler, seen = scripted(httpx.ReadTimeout("silence"), httpx.Response(200, json={}))
     with pytest.raises(LLMTimeoutError) as caught:
-        await engine_for(handler, clocks=Clocks(idle=7)).request("GET", "/x")
+        # without a deadline, the idle clock is what bounds a non-streaming read
+        await engine_for(handler, clocks=Clocks(idle=7, total=None)).request("GET", "/x")
     assert caught.value.kind == "idle"
     assert caught.value.seconds == 7
     assert len(seen) == 1
@@ -264,6 +265,20 @@ async def test_total_deadline_covers_a_slow_non_streaming_call() -> None:
         await engine.aclose()
     assert caught.value.kind == "total"
     assert caught.value.seconds == 0.2
+
+
+async def test_a_non_streaming_reply_slower_than_the_idle_clock_is_bounded_by_the_deadline() -> None:
+    # A server composes a non-streamed answer before it sends anything: no chunks to be idle
+    # between, so only the total deadline bounds the wait.
+    async with ScriptedServer() as server:
+        server.enqueue("/slow", ScriptedResponse(chunks=(b'{"ok": true}',), delay=0.5))
+        clocks = Clocks(idle=0.2, total=5)
+        engine = HTTPEngine(
+            backend="test", client=build_client(base_url=server.url, clocks=clocks), clocks=clocks
+        )
+        payload, _ = await engine.request_json("GET", "/slow")
+        await engine.aclose()
+    assert payload == {"ok": True}
 
 
 # --- streams -----------------------------------------------------------------------------------
