@@ -119,6 +119,14 @@ class _EventDecoder:
     async def events(
         self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
     ) -> AsyncIterator[StreamEvent]:
+        if headers.get("content-type", "").lower().startswith("application/json"):
+            # A gateway that ignored "stream": true, or an error body under a 200: the whole
+            # reply in one JSON object. Replayed as Anthropic's events, so it reads the same.
+            body = b"".join([chunk async for chunk in chunks])
+            for item in self._whole_body(body.decode("utf-8", "replace")):
+                yield item
+            yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
+            return
         decoder = SSEDecoder()
         state = self._state
         async for chunk in chunks:
@@ -132,6 +140,25 @@ class _EventDecoder:
                 for item in self._apply(event):
                     yield item
         yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
+
+    def _whole_body(self, text: str) -> list[StreamEvent]:
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = None
+        if isinstance(payload, Mapping) and payload.get("type") == "error":
+            raise wire.error_from_payload(payload, model=self._state.model or None)
+        if not (isinstance(payload, Mapping) and payload.get("type") == "message"):
+            raise StreamError(
+                "Anthropic answered a streamed request with a JSON body that is not a message: "
+                f"{text[:200]!r}",
+                backend=wire.BACKEND,
+            )
+        reply = wire.parse_completion(payload)
+        events: list[StreamEvent] = []
+        for event in wire.render_stream(reply, fragment=max(1, len(text)), ping=False):
+            events += self._state.feed(event)
+        return events
 
     def _apply(self, event: ServerSentEvent) -> list[StreamEvent]:
         if not event.data.strip():

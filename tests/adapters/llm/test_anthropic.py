@@ -454,6 +454,41 @@ async def test_the_idle_clock_can_be_set_and_a_silent_stream_times_out() -> None
     assert caught.value.kind == "idle"
 
 
+@pytest.mark.anyio
+async def test_a_json_message_answering_a_streamed_request_reads_like_the_stream() -> None:
+    reply = AIResponse(
+        content="Bonjour",
+        thinking="hmm",
+        thinking_blocks=(ThinkingBlock(text="hmm", signature="sig-9"),),
+        tool_calls=(ToolCall(id="toolu_7", name="get_weather", arguments={"city": "Zürich"}),),
+        finish_reason=FinishReason.TOOL_CALLS,
+        usage=Usage(prompt_tokens=12, completion_tokens=7, total_tokens=19),
+        model="claude-sonnet-4-5",
+        metadata={"response_id": "msg_9", "stop_reason": "tool_use", "cache_read_input_tokens": 4},
+    )
+    recorder = Recorder(
+        httpx.Response(200, json=wire.render_completion(reply), headers={"request-id": "req_9"})
+    )
+    events = await collect(make(recorder), tools=[WEATHER])
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Bonjour"]
+    assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["hmm"]
+    assert [(e.id, e.name) for e in events if isinstance(e, ToolCallStarted)] == [("toolu_7", "get_weather")]
+    assert final(events) == attrs.evolve(reply, metadata={**reply.metadata, "request_id": "req_9"})
+
+
+@pytest.mark.anyio
+async def test_a_json_error_under_200_answering_a_stream_is_typed_and_retried() -> None:
+    overloaded = httpx.Response(200, json=wire.render_error("overloaded_error", "Overloaded"))
+    recorder = Recorder(overloaded, stream_reply(wire.render_stream(REPLY)))
+    sleeps = Sleeps()
+    events = await collect(make(recorder, sleeps=sleeps))
+    assert final(events).content == REPLY.content
+    assert len(recorder.requests) == 2
+    assert len(sleeps.delays) == 1
+    with pytest.raises(StreamError, match="not a message"):
+        await collect(make(Recorder(httpx.Response(200, json={"hello": "world"}))))
+
+
 # --- images ------------------------------------------------------------------------------------
 
 PNG_1X1 = base64.b64decode(
