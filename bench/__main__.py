@@ -27,11 +27,12 @@ from bench import clients
 from bench.streams import all_streams
 
 GROUPS: dict[str, tuple[list[str], list[tuple[str, clients.Opener]]]] = {
-    "huggingface (OpenAI-compatible SSE)": (
+    "openai-compatible SSE (huggingface, openai)": (
         ["/text/200/v1", "/text/20000/v1", "/tools/v1"],
         [
             ("raw httpx + json", clients.raw_httpx_sse),
             ("chinese-worker HF", clients.ours_huggingface),
+            ("chinese-worker OpenAI", clients.ours_openai),
             ("httpx-sse", clients.httpx_sse_client),
             ("openai-python", clients.openai_python),
             ("huggingface_hub", clients.huggingface_hub),
@@ -59,6 +60,7 @@ IMPORTS = {
     "chinese-worker HF": "adapters.llm.huggingface",
     "chinese-worker Ollama": "adapters.llm.ollama",
     "chinese-worker Claude": "adapters.llm.anthropic",
+    "chinese-worker OpenAI": "adapters.llm.openai",
     "httpx": "httpx",
     "httpx-sse": "httpx_sse",
     "openai-python": "openai",
@@ -150,7 +152,7 @@ def _import_time(module: str, runs: int = 5) -> float | None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per stream and client (median)")
-    parser.add_argument("--only", choices=["huggingface", "ollama", "anthropic"], help="run one group")
+    parser.add_argument("--only", choices=["openai-compatible", "ollama", "anthropic"], help="run one group")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 

@@ -136,6 +136,25 @@ async def ours_huggingface(base_url: str, prefix: str) -> AsyncIterator[Consume]
         await llm.aclose()
 
 
+@asynccontextmanager
+async def ours_openai(base_url: str, prefix: str) -> AsyncIterator[Consume]:
+    from adapters.llm.openai import OpenAILLM, OpenAISettings
+    from domain.messages import ChatMessage
+
+    llm = OpenAILLM.from_settings(
+        OpenAISettings(api_key="sk-bench", base_url=base_url + prefix, model=HF_MODEL)
+    )
+    messages = [ChatMessage.user("Benchmark me.")]
+
+    async def consume() -> int:
+        return await _count_events(llm.stream(messages))
+
+    try:
+        yield consume
+    finally:
+        await llm.aclose()
+
+
 # --- Ollama NDJSON ------------------------------------------------------------------------------
 
 
