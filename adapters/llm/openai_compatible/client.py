@@ -39,7 +39,13 @@ from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, b
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.openai_compatible import wire
 from application.model_limits import context_limit_for
-from domain.errors import InvalidRequestError, LLMError, StreamError, TruncatedStreamError
+from domain.errors import (
+    InvalidRequestError,
+    LLMError,
+    LLMTimeoutError,
+    StreamError,
+    TruncatedStreamError,
+)
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ToolDefinition
 from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
@@ -175,20 +181,26 @@ class _ChatStreamDecoder:
             return
         decoder = SSEDecoder()
         handle = self._handle
-        async for chunk in chunks:
-            for event in decoder.feed(chunk):
-                for item in handle(event):
-                    yield item
+        try:
+            async for chunk in chunks:
+                for event in decoder.feed(chunk):
+                    for item in handle(event):
+                        yield item
+                    if self._done:
+                        break
                 if self._done:
                     break
-            if self._done:
-                break
-        else:
-            for event in decoder.close():
-                for item in handle(event):
-                    yield item
-                if self._done:
-                    break
+            else:
+                for event in decoder.close():
+                    for item in handle(event):
+                        yield item
+                    if self._done:
+                        break
+        except (TruncatedStreamError, LLMTimeoutError):
+            # The connection dropped, or went quiet, while we waited for the usage chunk or
+            # [DONE] after the model had said it finished: the reply is whole, keep it.
+            if not self._state.done:
+                raise
         if not self._state.done:
             raise TruncatedStreamError(
                 f"{self._backend}: the stream ended before the model finished (no finish reason "

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.llm._http import Clocks
 from adapters.llm.fake import HTTPFailure, ScriptedTransport, script_handler
 from adapters.llm.huggingface import CURATED_MODELS, HuggingFaceLLM, HuggingFaceSettings, route_model
 from adapters.llm.openai_compatible import wire
@@ -553,6 +554,26 @@ async def test_a_dropped_connection_is_truncation_naming_the_provider() -> None:
     assert caught.value.partial is not None
     assert caught.value.partial.content == shown
     assert caught.value.provider == "fireworks-ai"
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("end", ["dropped", "stalled"])
+async def test_a_connection_lost_after_the_finish_reason_keeps_the_whole_reply(end: str) -> None:
+    events = [event + b"\n\n" for event in wire.render_stream_bytes(REPLY).split(b"\n\n") if event]
+    finish = next(n for n, event in enumerate(events) if b'"finish_reason":"stop"' in event)
+    cut = {"drop_after": finish + 1} if end == "dropped" else {"stall_after": finish + 1}
+    reply = ScriptedResponse(headers={"x-inference-provider": "groq"}, chunks=events, **cut)
+    async with ScriptedServer() as server:
+        server.enqueue("/v1/chat/completions", reply)
+        llm = HuggingFaceLLM(
+            settings=settings(base_url=f"{server.url}/v1"), clocks=Clocks(connect=5, idle=0.3, total=10)
+        )
+        received: list[Any] = []
+        await collect_into(llm, received)  # no error: the model had said it finished
+        await llm.aclose()
+    assert isinstance(received[-1], ResponseCompleted)
+    assert received[-1].response.content == REPLY.content
+    assert received[-1].response.usage.estimated  # the usage chunk never came
     assert len(server.requests) == 1
 
 
