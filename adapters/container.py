@@ -50,7 +50,7 @@ from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import RunAgent
 from application.tools import ToolRegistry
 from domain.errors import ConfigError, UnknownBackendError
-from domain.model_config import NormalizedModelConfig
+from domain.model_config import Capabilities, NormalizedModelConfig
 from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort
 
 __all__ = ["BACKEND_BUILDERS", "BuildContext", "Container", "backend_problem", "build_container"]
@@ -74,7 +74,14 @@ ProblemCheck = Callable[[Settings], None]
 """Raises `ConfigError` when the settings cannot work for a backend (no key, a bad URL)."""
 
 
-def _unusable(name: str, driver: str, error: ConfigError, *, manages_models: bool = False) -> BackendEntry:
+def _unusable(
+    name: str,
+    driver: str,
+    error: ConfigError,
+    *,
+    capabilities: Capabilities | None = None,
+    manages_models: bool = False,
+) -> BackendEntry:
     """An entry for a backend whose settings do not parse: it fails only when used.
 
     A typo in ``OLLAMA_TIMEOUT`` must not stop someone from using the ``huggingface`` backend.
@@ -87,7 +94,11 @@ def _unusable(name: str, driver: str, error: ConfigError, *, manages_models: boo
         raise error
 
     return BackendEntry(
-        name=name, driver=driver, factory=factory, model_manager=manager if manages_models else None
+        name=name,
+        driver=driver,
+        factory=factory,
+        model_manager=manager if manages_models else None,
+        capabilities=capabilities,
     )
 
 
@@ -97,7 +108,7 @@ def _huggingface(context: BuildContext) -> BackendEntry:
     try:
         hf = context.settings.huggingface()
     except ConfigError as error:
-        return _unusable("huggingface", "huggingface", error)
+        return _unusable("huggingface", "huggingface", error, capabilities=HuggingFaceLLM.capabilities_flags)
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return HuggingFaceLLM(settings=hf, config=config, transport=context.transport, name="huggingface")
@@ -107,6 +118,7 @@ def _huggingface(context: BuildContext) -> BackendEntry:
         driver="huggingface",
         factory=factory,
         settings={"model": hf.model, "timeout": hf.timeout, "provider": hf.provider},
+        capabilities=HuggingFaceLLM.capabilities_flags,
     )
 
 
@@ -120,12 +132,18 @@ def _openai(context: BuildContext) -> BackendEntry:
     try:
         openai = context.settings.openai()
     except ConfigError as error:
-        return _unusable("openai", "openai", error)
+        return _unusable("openai", "openai", error, capabilities=OpenAILLM.capabilities_flags)
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return OpenAILLM(settings=openai, config=config, transport=context.transport, name="openai")
 
-    return BackendEntry(name="openai", driver="openai", factory=factory, settings=openai.backend_settings())
+    return BackendEntry(
+        name="openai",
+        driver="openai",
+        factory=factory,
+        settings=openai.backend_settings(),
+        capabilities=OpenAILLM.capabilities_flags,
+    )
 
 
 def _check_openai(settings: Settings) -> None:
@@ -138,13 +156,17 @@ def _claude(context: BuildContext) -> BackendEntry:
     try:
         claude = context.settings.claude()
     except ConfigError as error:
-        return _unusable("claude", "anthropic", error)
+        return _unusable("claude", "anthropic", error, capabilities=AnthropicLLM.capabilities_flags)
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return AnthropicLLM(settings=claude, config=config, transport=context.transport, name="claude")
 
     return BackendEntry(
-        name="claude", driver="anthropic", factory=factory, settings=claude.backend_settings()
+        name="claude",
+        driver="anthropic",
+        factory=factory,
+        settings=claude.backend_settings(),
+        capabilities=AnthropicLLM.capabilities_flags,
     )
 
 
@@ -158,7 +180,9 @@ def _ollama(context: BuildContext) -> BackendEntry:
     try:
         ollama = context.settings.ollama()
     except ConfigError as error:
-        return _unusable("ollama", "ollama", error, manages_models=True)
+        return _unusable(
+            "ollama", "ollama", error, capabilities=OllamaLLM.capabilities_flags, manages_models=True
+        )
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return OllamaLLM(config=config, settings=ollama, name="ollama", transport=context.transport)
@@ -172,6 +196,7 @@ def _ollama(context: BuildContext) -> BackendEntry:
         factory=factory,
         settings={"model": ollama.model, "timeout": ollama.timeout},
         model_manager=manager,
+        capabilities=OllamaLLM.capabilities_flags,
     )
 
 
@@ -185,7 +210,7 @@ def _fake(context: BuildContext) -> BackendEntry:
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return FakeLLM(config=config, name="fake", transport=context.fake_transport())
 
-    return BackendEntry(name="fake", driver="fake", factory=factory)
+    return BackendEntry(name="fake", driver="fake", factory=factory, capabilities=FakeLLM.capabilities_flags)
 
 
 def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:

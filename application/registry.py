@@ -16,7 +16,7 @@ import attrs
 
 from application.model_config import ModelConfigNormalizer
 from domain.errors import ConfigError, NotSupportedError, UnknownBackendError
-from domain.model_config import Agent, NormalizedModelConfig
+from domain.model_config import Agent, Capabilities, NormalizedModelConfig
 from domain.ports import LLMPort, ModelManagementPort
 
 __all__ = ["BackendEntry", "BackendRegistry"]
@@ -38,6 +38,8 @@ class BackendEntry:
         settings: backend-level model settings (``model``, ``timeout``, ``provider``…), between
             the driver defaults and the agent's overrides. Other keys are ignored here.
         model_manager: builds the backend's model-management port, when it has one.
+        capabilities: what the backend can do, known without building an adapter (so it can
+            be shown for a backend that is not configured yet); ``None`` when unknown.
     """
 
     name: str = attrs.field()
@@ -45,6 +47,7 @@ class BackendEntry:
     factory: Callable[[NormalizedModelConfig], LLMPort]
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_settings)
     model_manager: Callable[[], ModelManagementPort] | None = None
+    capabilities: Capabilities | None = None
 
     @name.validator
     def _name_not_empty(self, attribute: object, value: str) -> None:

@@ -115,7 +115,7 @@ async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
     for name in registry.names():
         entry = registry.get(name)
         problem = backend_problem(settings, name)
-        capabilities: Capabilities | None = None
+        capabilities: Capabilities | None = entry.capabilities
         model: str | None = None
         try:
             model = registry.config_for_backend(name).model

@@ -46,7 +46,7 @@ import importlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import attrs
 import httpx
@@ -329,6 +329,11 @@ class FakeLLM:
         max_retries: the real adapter's retries; retried requests take the next step.
     """
 
+    capabilities_flags: ClassVar[Capabilities] = Capabilities(
+        streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
+    )
+    """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
+
     def __init__(
         self,
         script: Iterable[FakeStep] = (),
@@ -377,9 +382,7 @@ class FakeLLM:
 
     def capabilities(self) -> Capabilities:
         """Everything a chat backend can do, except model management."""
-        return Capabilities(
-            streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
-        )
+        return self.capabilities_flags
 
     def with_config(self, config: NormalizedModelConfig) -> FakeLLM:
         """A copy bound to ``config`` that shares this fake's script and recordings."""

@@ -447,6 +447,24 @@ def test_backends_json_lists_names_default_capabilities_and_configuration(
     assert_no_key(out, err)
 
 
+def test_backends_shows_what_an_unconfigured_backend_can_do(
+    capsys: pytest.CaptureFixture[str], hf_container: Build
+) -> None:
+    code, out, err = run_cw(capsys, ["backends", "--json"], hf_container())
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)["backends"]}
+    for name in ("openai", "claude"):
+        assert rows[name]["configured"] is False
+        assert rows[name]["capabilities"] == {
+            "streaming": True,
+            "function_calling": True,
+            "vision": True,
+            "model_management": False,
+            "embeddings": False,
+        }
+    assert rows["ollama"]["capabilities"]["model_management"] is True
+
+
 def test_backends_table_is_readable(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
     code, out, _ = run_cw(capsys, ["backends"], hf_container())
     assert code == 0

@@ -16,7 +16,7 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import attrs
@@ -194,6 +194,11 @@ class AnthropicLLM:
         ConfigError: no API key, or one that would be sent over plain http to another host.
     """
 
+    capabilities_flags: ClassVar[Capabilities] = Capabilities(
+        streaming=True, function_calling=True, vision=True
+    )
+    """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
+
     def __init__(
         self,
         *,
@@ -232,7 +237,7 @@ class AnthropicLLM:
 
     def capabilities(self) -> Capabilities:
         """Streaming, tools and vision; no model management, no embeddings."""
-        return Capabilities(streaming=True, function_calling=True, vision=True)
+        return self.capabilities_flags
 
     def with_config(self, config: NormalizedModelConfig) -> AnthropicLLM:
         """A copy bound to ``config``, with its own connections (closing one leaves the other usable)."""

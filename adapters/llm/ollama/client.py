@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -146,6 +146,9 @@ class OllamaLLM:
         on_pull_progress: receives the progress of a "pull if missing" download.
         new_id: makes the ids of tool calls (Ollama sends none).
     """
+
+    capabilities_flags: ClassVar[Capabilities] = CAPABILITIES
+    """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
 
     def __init__(
         self,
