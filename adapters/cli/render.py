@@ -164,7 +164,9 @@ def message_json(message: ChatMessage) -> dict[str, Any]:
 def run_json(ended: RunEnded, *, system_prompt: str = "") -> dict[str, Any]:
     """The ``--json`` object of a finished run.
 
-    ``usage`` sums every model call of the run; ``tool_calls`` are those of the final reply.
+    ``content``, ``thinking``, ``finish_reason``, ``usage``, ``model`` and ``tool_calls``
+    are those of the final response, as the provider reported them (the run's total is
+    on `RunEnded.usage` for embedding code).
     ``messages`` are all the messages of the run in order, as the model was sent them: the
     system prompt first (when there is one), then the conversation.
 
@@ -178,7 +180,7 @@ def run_json(ended: RunEnded, *, system_prompt: str = "") -> dict[str, Any]:
         "content": response.content,
         "thinking": response.thinking or None,
         "finish_reason": str(response.finish_reason),
-        "usage": usage_json(ended.usage),
+        "usage": usage_json(response.usage),
         "model": response.model,
         "tool_calls": [tool_call_json(call) for call in response.tool_calls],
         "messages": [message_json(message) for message in (*system, *ended.messages)],
