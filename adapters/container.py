@@ -51,7 +51,7 @@ from application.run_agent import RunAgent
 from application.tools import ToolRegistry
 from domain.errors import ConfigError, UnknownBackendError
 from domain.model_config import Capabilities, NormalizedModelConfig
-from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort
+from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort, PullProgressCallback
 
 __all__ = ["BACKEND_BUILDERS", "BuildContext", "Container", "backend_problem", "build_container"]
 
@@ -65,6 +65,9 @@ class BuildContext:
     """The ``httpx.AsyncBaseTransport`` every HTTP adapter uses; ``None`` means the network."""
     fake_transport: Callable[[], Any] = attrs.field(default=lambda: None)
     """Returns the fake backend's `ScriptedTransport` (one per container, shared by its copies)."""
+    on_pull_progress: PullProgressCallback | None = None
+    """Receives the progress of an Ollama "pull if missing" download; ``None``: a log line says why
+    the first chat waits."""
 
 
 BackendBuilder = Callable[[BuildContext], BackendEntry]
@@ -185,7 +188,13 @@ def _ollama(context: BuildContext) -> BackendEntry:
         )
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
-        return OllamaLLM(config=config, settings=ollama, name="ollama", transport=context.transport)
+        return OllamaLLM(
+            config=config,
+            settings=ollama,
+            name="ollama",
+            transport=context.transport,
+            on_pull_progress=context.on_pull_progress,
+        )
 
     def manager() -> ModelManagementPort:
         return OllamaModelManager(ollama, transport=context.transport)
@@ -258,6 +267,7 @@ def _backend_registry(
     normalizer: ModelConfigNormalizer,
     transport: Any,
     fake_transport: Callable[[], Any],
+    on_pull_progress: PullProgressCallback | None = None,
 ) -> BackendRegistry:
     unknown = [name for name in names if name not in BACKEND_BUILDERS]
     if unknown:
@@ -273,7 +283,12 @@ def _backend_registry(
         )
         error.args = (error.message,)
         raise error
-    context = BuildContext(settings=settings, transport=transport, fake_transport=fake_transport)
+    context = BuildContext(
+        settings=settings,
+        transport=transport,
+        fake_transport=fake_transport,
+        on_pull_progress=on_pull_progress,
+    )
     return BackendRegistry(
         [BACKEND_BUILDERS[name](context) for name in names],
         default_backend=default_backend or settings.default_backend,
@@ -342,6 +357,10 @@ class Container(containers.DeclarativeContainer):
     fake_transport = providers.Singleton(_fake_transport, script=fake_script, wire=config.fake_wire)
     """The fake backend's `ScriptedTransport`; ``container.fake_transport().add(...)`` adds steps."""
 
+    pull_progress: providers.Object[Any] = providers.Object(None)
+    """A callback receiving each `ModelPullProgress` of an Ollama "pull if missing" download
+    (``cw run`` draws it on stderr); ``None``: a warning in the log says why the first chat waits."""
+
     backends = providers.Singleton(
         _backend_registry,
         settings=settings,
@@ -350,6 +369,7 @@ class Container(containers.DeclarativeContainer):
         normalizer=normalizer,
         transport=http_transport,
         fake_transport=fake_transport.provider,
+        on_pull_progress=pull_progress,
     )
     """The `BackendRegistry`: one entry (adapter factory) per configured backend."""
 

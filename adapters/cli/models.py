@@ -39,7 +39,7 @@ from domain.errors import AgentError, ConfigError, UnknownBackendError
 from domain.model_config import AIModel, Capabilities, ModelPullProgress
 from domain.ports import ModelManagementPort
 
-__all__ = ["backends", "models", "ps", "pull", "rm", "show"]
+__all__ = ["PullIfMissingDisplay", "backends", "models", "ps", "pull", "rm", "show"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -334,6 +334,40 @@ class _PullDisplay:
     def stop(self) -> None:
         if self._started:
             self._progress.stop()
+            self._started = False
+
+
+class PullIfMissingDisplay:
+    """The download ``OLLAMA_PULL_IF_MISSING`` starts inside ``cw run`` / ``cw chat``, shown on
+    stderr like ``cw pull``: a line saying why the answer waits, then a bar per layer. The
+    display ends with the download (``success``, or `close` when it failed), so the answer and
+    any error line print below it, not inside a live display.
+
+    Attributes:
+        model: the model being pulled, named in the first line.
+    """
+
+    def __init__(self, model: str = "") -> None:
+        self.model = model
+        self._display: _PullDisplay | None = None
+
+    def __call__(self, update: ModelPullProgress) -> None:
+        if self._display is None:
+            name = f"{self.model} " if self.model else "the model "
+            stderr_console().print(
+                escape(f"ollama: {name}is not installed yet; pulling it first (OLLAMA_PULL_IF_MISSING)"),
+                style="dim",
+            )
+            self._display = _PullDisplay(_pull_progress())
+        self._display(update)
+        if update.status == "success":
+            self.close()
+
+    def close(self) -> None:
+        """Stop the display, if a download is showing."""
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
 
 
 @click.command()

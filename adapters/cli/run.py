@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 
 import attrs
 import click
+from dependency_injector import providers
 
 from adapters.cli.app import CliApp, stderr_console
 from adapters.cli.errors import EXIT_INTERRUPTED, EXIT_MAX_TURNS, EXIT_OK, error_line, exit_code_for
+from adapters.cli.models import PullIfMissingDisplay
 from adapters.cli.render import StreamPrinter, run_json
 from application.run_agent import RunAgent
 from domain.errors import AgentError, RunCancelledError
@@ -114,6 +116,8 @@ class Session:
     agent: Agent
     run_agent: RunAgent
     printer: StreamPrinter
+    pull_display: PullIfMissingDisplay | None = None
+    """Draws an Ollama "pull if missing" download on stderr (``None`` when the container had its own)."""
 
     @classmethod
     def start(cls, app: CliApp, options: RunOptions) -> Session:
@@ -137,8 +141,14 @@ class Session:
             model_config=options.overrides(),
             tools=options.tools,
         )
+        pull_display: PullIfMissingDisplay | None = None
+        if container.pull_progress() is None:  # an embedding application's own callback wins
+            pull_display = PullIfMissingDisplay()
+            container.pull_progress.override(providers.Object(pull_display))
         registry = container.backends()
         config = registry.config_for(agent)  # fails early on a bad backend or setting
+        if pull_display is not None:
+            pull_display.model = config.model
         if agent.tools:
             container.tools().definitions(list(agent.tools))  # fails early on an unknown tool
         printer = StreamPrinter(
@@ -146,7 +156,13 @@ class Session:
         )
         for warning in config.warnings:
             printer.warn(warning)
-        return cls(options=options, agent=agent, run_agent=container.run_agent(), printer=printer)
+        return cls(
+            options=options,
+            agent=agent,
+            run_agent=container.run_agent(),
+            printer=printer,
+            pull_display=pull_display,
+        )
 
     async def turn(
         self, prompt: str, *, conversation_id: str | None = None, images: Sequence[ImageInput] = ()
@@ -157,11 +173,15 @@ class Session:
             self.agent, prompt, conversation_id=conversation_id, images=tuple(images)
         )
         # aclosing: an interrupted turn still unwinds the run now, keeping the store consistent.
-        async with contextlib.aclosing(events):
-            async for event in events:
-                self.printer.handle(event)
-                if isinstance(event, RunEnded):
-                    ended = event
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    self.printer.handle(event)
+                    if isinstance(event, RunEnded):
+                        ended = event
+        finally:
+            if self.pull_display is not None:  # a failed download must not leave its display live
+                self.pull_display.close()
         if ended is None:  # RunAgent promises a RunEnded; a broken promise is a bug, not a hang
             raise AgentError("the run ended without a result; please report this as a bug")
         return ended

@@ -336,6 +336,44 @@ def test_pull_if_missing_downloads_the_model_before_the_first_chat(
     assert paths == ["/api/show", "/api/pull", "/api/chat"]
 
 
+def test_pull_if_missing_shows_the_download_on_stderr_like_cw_pull(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serving(FakeOllamaServer(script=[AIResponse(content="hi")])) as server:
+        code = main(
+            ["run", "hi", "-m", "gemma3", "--json", "--backend", "ollama", "--base-url", server.url],
+            environ={"OLLAMA_PULL_IF_MISSING": "true"},
+        )
+        out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert json.loads(out)["content"] == "hi"  # stdout stays the one JSON object
+    shown = [line.strip() for line in err.splitlines() if line.strip()]
+    assert "gemma3 is not installed yet; pulling it first" in shown[0]
+    assert "pulling manifest" in shown
+    assert any(line.startswith("pulling ") and "100%" in line for line in shown), shown  # a layer's bar
+    assert "success" in shown
+
+
+def test_pull_if_missing_that_fails_ends_the_display_before_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serving(FakeOllamaServer(script=[AIResponse(content="hi")])) as server:
+        code = main(
+            ["run", "hi", "-m", "missing-model", "--backend", "ollama", "--base-url", server.url],
+            environ={"OLLAMA_PULL_IF_MISSING": "true"},
+        )
+        out, err = capsys.readouterr()
+
+    assert code == EXIT_CODES[ModelNotFoundError]
+    assert out == ""
+    shown = [line.strip() for line in err.splitlines() if line.strip()]
+    assert "pulling manifest" in shown
+    assert shown[-1].startswith("cw: error: ")
+    assert "missing-model" in shown[-1]
+    assert sum(line.startswith("cw: error") for line in shown) == 1
+
+
 def test_a_chat_step_failing_mid_stream_is_one_line_with_a_non_zero_exit(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
