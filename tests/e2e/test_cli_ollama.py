@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import shlex
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -250,6 +252,25 @@ def test_run_json_on_a_loopback_ollama_matches_the_other_backends(
     sent = ollama.requests[0].json()
     assert ollama.requests[0].path == "/api/chat"
     assert sent["options"]["num_predict"] == 64
+
+
+def test_the_advice_for_a_missing_model_works_as_written_when_ollama_is_not_the_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # AI_BACKEND is unset (huggingface): a bare `cw pull qwen3` would go to the wrong backend.
+    with serving(FakeOllamaServer(script=[AIResponse(content="hi")])) as server:
+        environ = {"OLLAMA_BASE_URL": server.url}
+        code = main(["run", "hi", "-m", "qwen3", "--backend", "ollama"], environ=environ)
+        err = capsys.readouterr().err
+        assert code == EXIT_CODES[ModelNotFoundError]
+        advice = re.search(r"`(cw pull [^`]+)`", err)
+        assert advice is not None, err
+
+        code = main(shlex.split(advice.group(1))[1:], environ=environ)
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        code = main(["run", "hi", "-m", "qwen3", "--backend", "ollama"], environ=environ)
+        assert (code, capsys.readouterr().out.strip()) == (0, "hi")
 
 
 def test_a_whole_session_pull_list_show_run_ps_rm(capsys: pytest.CaptureFixture[str]) -> None:

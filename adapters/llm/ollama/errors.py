@@ -78,7 +78,7 @@ def error_for_ollama(
     if status == 404 or (status is None and "not found" in lowered and "model" in lowered):
         name = model or "MODEL"
         return ModelNotFoundError(
-            f"Ollama has no model {name!r}{detail}. Download it with `cw pull {name}` "
+            f"Ollama has no model {name!r}{detail}. Download it with `cw pull {name} --backend ollama` "
             "(or `ollama pull`), or pick one from `cw models --backend ollama`.",
             **common,
         )

@@ -113,7 +113,7 @@ class _PullDecoder:
                 return
         raise TruncatedStreamError(
             f"the pull of {self._model!r} stopped before Ollama reported success; "
-            f"run `cw pull {self._model}` again to resume it",
+            f"run `cw pull {self._model} --backend ollama` again to resume it",
             backend=wire.BACKEND,
             model=self._model,
         )
