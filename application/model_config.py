@@ -53,10 +53,12 @@ _DRIVER_INT_MINIMUMS: Mapping[str, Mapping[str, int]] = {
     "anthropic": {"thinking_budget": 1024},
 }
 # Settings a driver's API does not accept: dropped with a warning rather than sent and refused.
+# ``provider`` picks a provider behind the Hugging Face router: other backends have none to pick.
 _UNSUPPORTED: Mapping[str, tuple[str, ...]] = {
-    "openai": ("top_k",),
+    "openai": ("top_k", "provider"),
     "huggingface": ("top_k",),  # the router's chat-completions API has no top_k
-    "anthropic": ("frequency_penalty", "presence_penalty", "seed"),
+    "anthropic": ("frequency_penalty", "presence_penalty", "seed", "provider"),
+    "ollama": ("provider",),
 }
 
 

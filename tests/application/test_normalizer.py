@@ -151,6 +151,13 @@ def test_top_k_is_dropped_for_openai() -> None:
     assert config.warnings == ("top_k is not supported by openai and was ignored",)
 
 
+@pytest.mark.parametrize("driver", ["openai", "anthropic", "ollama"])
+def test_a_provider_outside_the_hf_router_is_dropped_with_a_warning(driver: str) -> None:
+    config = NORMALIZER.normalize(driver, {}, {"provider": "fastest"})
+    assert config.provider is None
+    assert config.warnings == (f"provider is not supported by {driver} and was ignored",)
+
+
 def test_max_tokens_and_context_are_lowered_to_a_known_models_limits() -> None:
     config = NORMALIZER.normalize(
         "openai", {"model": "gpt-4"}, {"max_tokens": 50_000, "context_length": 10**6}
