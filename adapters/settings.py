@@ -14,6 +14,7 @@ hands each backend its view. Secrets never appear in a ``repr``: `redact` masks 
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from adapters.environments import ENVIRONMENTS
 from domain.errors import ConfigError
@@ -103,10 +105,33 @@ def read_environment(
         return base, None
     if not path.is_file():
         raise ConfigError(f"the settings file {str(path)!r} does not exist; create it or fix CW_ENV_FILE")
-    from_file = dotenv_values(path, interpolate=False)
+    from_file = dotenv_values(stream=io.StringIO(_env_file_text(path)), interpolate=False)
     merged = {key: value for key, value in from_file.items() if value is not None}
     merged.update(base)
     return merged, path
+
+
+def _env_file_text(path: Path) -> str:
+    """The text of a settings file, checked line by line.
+
+    python-dotenv skips a line it cannot parse with a log warning: a key on that line would
+    then be reported as "not set", which sends the user looking in the wrong place. The
+    message names the line but never shows it: it may hold a key.
+
+    Raises:
+        ConfigError: the file cannot be read, or a line is not ``NAME=value``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read the settings file {str(path)!r} ({type(error).__name__})") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            raise ConfigError(
+                f"line {binding.original.line} of the settings file {str(path)!r} is not NAME=value; "
+                "fix it (quote a value with spaces, close every quote) or remove it"
+            )
+    return text
 
 
 def _environment_name(raw: str | None) -> str:

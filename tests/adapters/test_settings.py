@@ -69,6 +69,25 @@ def test_missing_env_file_is_a_config_error(tmp_path: Path) -> None:
         Settings.load({"CW_ENV_FILE": str(tmp_path / "nope.env")})
 
 
+def test_a_line_that_does_not_parse_is_a_config_error_naming_the_line_not_its_content(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text('AI_BACKEND=fake\nHUGGINGFACE_API_KEY="hf_unterminated_secret\n')
+    with pytest.raises(
+        ConfigError, match=r"line 2 of the settings file .*\.env' is not NAME=value"
+    ) as caught:
+        Settings.load({}, env_file=env_file)
+    assert "hf_unterminated_secret" not in str(caught.value)
+
+
+def test_a_settings_file_in_another_encoding_is_a_config_error(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"OLLAMA_MODEL=caf\xe9\n")
+    with pytest.raises(ConfigError, match="cannot read the settings file"):
+        Settings.load({}, env_file=env_file)
+
+
 def test_dollar_references_are_not_expanded(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("OLLAMA_MODEL=${HOME}\n")
