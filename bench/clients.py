@@ -42,6 +42,22 @@ async def _count_events(events: AsyncIterator[Any]) -> int:
     return count
 
 
+@asynccontextmanager
+async def _ours(llm: Any) -> AsyncIterator[Consume]:
+    """A consumer over one of our adapters: every event, checked to end with the response."""
+    from domain.messages import ChatMessage
+
+    messages = [ChatMessage.user("Benchmark me.")]
+
+    async def consume() -> int:
+        return await _count_events(llm.stream(messages))
+
+    try:
+        yield consume
+    finally:
+        await llm.aclose()
+
+
 # --- OpenAI-compatible SSE (the Hugging Face router) ------------------------------------------
 
 
@@ -119,40 +135,19 @@ async def huggingface_hub(base_url: str, prefix: str) -> AsyncIterator[Consume]:
         await client.close()
 
 
-@asynccontextmanager
-async def ours_huggingface(base_url: str, prefix: str) -> AsyncIterator[Consume]:
+def ours_huggingface(base_url: str, prefix: str) -> Any:
     from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
-    from domain.messages import ChatMessage
 
-    llm = HuggingFaceLLM.from_settings(HuggingFaceSettings(api_key="hf_bench", base_url=base_url + prefix))
-    messages = [ChatMessage.user("Benchmark me.")]
-
-    async def consume() -> int:
-        return await _count_events(llm.stream(messages))
-
-    try:
-        yield consume
-    finally:
-        await llm.aclose()
-
-
-@asynccontextmanager
-async def ours_openai(base_url: str, prefix: str) -> AsyncIterator[Consume]:
-    from adapters.llm.openai import OpenAILLM, OpenAISettings
-    from domain.messages import ChatMessage
-
-    llm = OpenAILLM.from_settings(
-        OpenAISettings(api_key="sk-bench", base_url=base_url + prefix, model=HF_MODEL)
+    return _ours(
+        HuggingFaceLLM.from_settings(HuggingFaceSettings(api_key="hf_bench", base_url=base_url + prefix))
     )
-    messages = [ChatMessage.user("Benchmark me.")]
 
-    async def consume() -> int:
-        return await _count_events(llm.stream(messages))
 
-    try:
-        yield consume
-    finally:
-        await llm.aclose()
+def ours_openai(base_url: str, prefix: str) -> Any:
+    from adapters.llm.openai import OpenAILLM, OpenAISettings
+
+    settings = OpenAISettings(api_key="sk-bench", base_url=base_url + prefix, model=HF_MODEL)
+    return _ours(OpenAILLM.from_settings(settings))
 
 
 # --- Ollama NDJSON ------------------------------------------------------------------------------
@@ -189,21 +184,10 @@ async def ollama_python(base_url: str, prefix: str) -> AsyncIterator[Consume]:
     yield consume
 
 
-@asynccontextmanager
-async def ours_ollama(base_url: str, prefix: str) -> AsyncIterator[Consume]:
+def ours_ollama(base_url: str, prefix: str) -> Any:
     from adapters.llm.ollama import OllamaLLM, OllamaSettings
-    from domain.messages import ChatMessage
 
-    llm = OllamaLLM.from_settings(OllamaSettings(base_url=base_url + prefix))
-    messages = [ChatMessage.user("Benchmark me.")]
-
-    async def consume() -> int:
-        return await _count_events(llm.stream(messages))
-
-    try:
-        yield consume
-    finally:
-        await llm.aclose()
+    return _ours(OllamaLLM.from_settings(OllamaSettings(base_url=base_url + prefix)))
 
 
 # --- Anthropic events ---------------------------------------------------------------------------
@@ -244,18 +228,8 @@ async def anthropic_sdk(base_url: str, prefix: str) -> AsyncIterator[Consume]:
         yield consume
 
 
-@asynccontextmanager
-async def ours_anthropic(base_url: str, prefix: str) -> AsyncIterator[Consume]:
+def ours_anthropic(base_url: str, prefix: str) -> Any:
     from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
-    from domain.messages import ChatMessage
 
-    llm = AnthropicLLM(settings=AnthropicSettings(api_key="sk-ant-bench", base_url=base_url + prefix + "/v1"))
-    messages = [ChatMessage.user("Benchmark me.")]
-
-    async def consume() -> int:
-        return await _count_events(llm.stream(messages))
-
-    try:
-        yield consume
-    finally:
-        await llm.aclose()
+    settings = AnthropicSettings(api_key="sk-ant-bench", base_url=base_url + prefix + "/v1")
+    return _ours(AnthropicLLM(settings=settings))
