@@ -147,12 +147,19 @@ class ToolCallAccumulator:
         """
         if not delta_tool_calls:
             return []
-        entries = [delta_tool_calls] if isinstance(delta_tool_calls, Mapping) else delta_tool_calls
-        if not isinstance(entries, list | tuple):
+        # Parsed JSON gives plain lists and dicts: test for those first, since an ABC
+        # isinstance check costs more than the rest of a fragment's handling.
+        if type(delta_tool_calls) is list:
+            entries = delta_tool_calls
+        elif isinstance(delta_tool_calls, Mapping):
+            entries = [delta_tool_calls]
+        elif isinstance(delta_tool_calls, list | tuple):
+            entries = delta_tool_calls
+        else:
             return []
         events: list[ToolCallStarted | ToolArgumentsDelta] = []
         for entry in entries:
-            if isinstance(entry, Mapping):
+            if type(entry) is dict or isinstance(entry, Mapping):
                 self._feed_entry(entry, events)
         return events
 
@@ -197,7 +204,7 @@ class ToolCallAccumulator:
         self, entry: Mapping[str, Any], events: list[ToolCallStarted | ToolArgumentsDelta]
     ) -> None:
         function = entry.get("function")
-        if not isinstance(function, Mapping):
+        if type(function) is not dict and not isinstance(function, Mapping):
             function = entry  # a flat {"name": …, "arguments": …} entry
         call_id = _text_or_none(entry.get("id"))
         name = _text_or_none(function.get("name"))
