@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from domain.events import ToolArgumentsDelta, ToolCallStarted
@@ -149,6 +149,7 @@ class ToolCallAccumulator:
             return []
         # Parsed JSON gives plain lists and dicts: test for those first, since an ABC
         # isinstance check costs more than the rest of a fragment's handling.
+        entries: Sequence[Any]
         if type(delta_tool_calls) is list:
             entries = delta_tool_calls
         elif isinstance(delta_tool_calls, Mapping):
