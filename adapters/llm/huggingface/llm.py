@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from adapters.llm._http import Clocks, RetryPolicy
+from adapters.llm._http import Clocks
 from adapters.llm.huggingface.models import CURATED_MODELS, parse_router_models
 from adapters.llm.huggingface.settings import (
     PERMISSION,
@@ -106,6 +106,8 @@ class HuggingFaceLLM(OpenAICompatibleLLM):
 
     driver = "huggingface"
 
+    settings: HuggingFaceSettings
+
     def __init__(
         self,
         *,
@@ -117,20 +119,15 @@ class HuggingFaceLLM(OpenAICompatibleLLM):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         rand: Callable[[], float] | None = None,
     ) -> None:
-        settings.validate()
-        self.settings = settings
-        if config is None:
-            config = NormalizedModelConfig(
-                model=settings.model, timeout=settings.timeout, provider=settings.provider
-            )
-        super().__init__(
+        self._init_from_settings(
+            settings,
             name=name,
             config=config,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            clocks=clocks or Clocks(total=settings.timeout),
-            retry=RetryPolicy(max_retries=settings.max_retries),
+            default_config=lambda: NormalizedModelConfig(
+                model=settings.model, timeout=settings.timeout, provider=settings.provider
+            ),
             transport=transport,
+            clocks=clocks,
             sleep=sleep,
             rand=rand,
         )

@@ -27,7 +27,7 @@ import attrs
 import httpx
 
 from adapters.llm._errors import error_for_status, redact_secrets
-from adapters.llm._http import Clocks, RetryPolicy, StatusFailure
+from adapters.llm._http import Clocks, StatusFailure
 from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
 from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
 from application.model_limits import limits_for
@@ -204,6 +204,8 @@ class OpenAILLM(OpenAICompatibleLLM):
 
     driver = "openai"
 
+    settings: OpenAISettings
+
     def __init__(
         self,
         *,
@@ -215,20 +217,15 @@ class OpenAILLM(OpenAICompatibleLLM):
         sleep: Callable[[float], Awaitable[None]] | None = None,
         rand: Callable[[], float] | None = None,
     ) -> None:
-        settings.validate()
-        self.settings = settings
-        if config is None:
-            config = NormalizedModelConfig(
-                model=settings.model, timeout=settings.timeout, reasoning_effort=settings.reasoning_effort
-            )
-        super().__init__(
+        self._init_from_settings(
+            settings,
             name=name,
             config=config,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            clocks=clocks or Clocks(total=settings.timeout),
-            retry=RetryPolicy(max_retries=settings.max_retries),
+            default_config=lambda: NormalizedModelConfig(
+                model=settings.model, timeout=settings.timeout, reasoning_effort=settings.reasoning_effort
+            ),
             transport=transport,
+            clocks=clocks,
             sleep=sleep,
             rand=rand,
         )

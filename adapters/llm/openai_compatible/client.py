@@ -29,7 +29,7 @@ import contextlib
 import json
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import attrs
 import httpx
@@ -230,6 +230,20 @@ class _Secret:
     __str__ = __repr__
 
 
+class CompatibleSettings(Protocol):
+    """What `OpenAICompatibleLLM._init_from_settings` reads from a backend's settings."""
+
+    @property
+    def api_key(self) -> str | None: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_retries(self) -> int: ...
+    def validate(self) -> None: ...
+
+
 class OpenAICompatibleLLM:
     """An `LLMPort` over an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -286,6 +300,42 @@ class OpenAICompatibleLLM:
             retry=retry or RetryPolicy(),
             status_error=self._status_error,
             **engine_options,
+        )
+
+    def _init_from_settings(
+        self,
+        settings: CompatibleSettings,
+        *,
+        name: str,
+        config: NormalizedModelConfig | None,
+        default_config: Callable[[], NormalizedModelConfig],
+        transport: httpx.AsyncBaseTransport | None,
+        clocks: Clocks | None,
+        sleep: Callable[[float], Awaitable[None]] | None,
+        rand: Callable[[], float] | None,
+    ) -> None:
+        """The constructor of a backend defined by its settings (HF, OpenAI).
+
+        Validates ``settings`` before anything is built (so a bad setting is a `ConfigError`,
+        never a half-built adapter), keeps them as ``self.settings``, binds ``config`` (else
+        ``default_config()``), and takes the total deadline from ``settings.timeout`` and the
+        retries from ``settings.max_retries``.
+        """
+        settings.validate()
+        self.settings = settings
+        if config is None:
+            config = default_config()
+        OpenAICompatibleLLM.__init__(
+            self,
+            name=name,
+            config=config,
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            clocks=clocks or Clocks(total=settings.timeout),
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            transport=transport,
+            sleep=sleep,
+            rand=rand,
         )
 
     def __repr__(self) -> str:
