@@ -41,6 +41,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "ContextLengthExceededError",
+    "DuplicateError",
     "InvalidRequestError",
     "LLMError",
     "LLMTimeoutError",
@@ -49,6 +50,7 @@ __all__ = [
     "OverloadedError",
     "PermissionDeniedError",
     "ProviderError",
+    "QueueUnavailableError",
     "RateLimitError",
     "RunCancelledError",
     "StorageError",
@@ -210,3 +212,11 @@ class StorageError(AgentError):
 
 class RunCancelledError(AgentError):
     """The caller cancelled a run; the history saved so far is intact."""
+
+
+class DuplicateError(StorageError):
+    """A record with the same unique key (an email, say) already exists."""
+
+
+class QueueUnavailableError(AgentError):
+    """The run queue cannot accept jobs now (its broker is down); try again shortly."""

@@ -6,18 +6,34 @@ contract test suites check that they behave.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from domain.events import StreamEvent
 from domain.messages import AIResponse, ChatMessage, ToolCall, ToolDefinition, ToolResult
 from domain.model_config import AIModel, Capabilities, ModelPullProgress, NormalizedModelConfig
+from domain.service import (
+    AgentRecord,
+    ConversationRecord,
+    ConversationStatus,
+    Page,
+    RunJob,
+    RunStats,
+    StoredEvent,
+    User,
+)
 
 __all__ = [
+    "AgentRepositoryPort",
+    "ConversationRepositoryPort",
     "ConversationStorePort",
+    "EventLogPort",
     "LLMPort",
     "ModelManagementPort",
+    "RunHandler",
+    "RunQueuePort",
     "ToolRunnerPort",
+    "UserRepositoryPort",
 ]
 
 
@@ -140,4 +156,154 @@ class ConversationStorePort(Protocol):
 
     async def delete(self, conversation_id: str) -> None:
         """Forget the conversation; deleting an unknown id does nothing."""
+        ...
+
+
+# --- The service's ports -------------------------------------------------------------------
+# Every method of a repository is scoped by ``owner_id``: another owner's record is reported
+# exactly as a missing one (``None`` / ``False``), so the HTTP layer answers 404 for both.
+
+
+@runtime_checkable
+class UserRepositoryPort(Protocol):
+    """Users and their API tokens. Only hashes of passwords and tokens are stored."""
+
+    async def create_user(self, *, name: str, email: str, password_hash: str | None) -> User:
+        """A new user; `DuplicateError` when ``email`` (compared case-insensitively) is taken."""
+        ...
+
+    async def user_by_email(self, email: str) -> tuple[User, str | None] | None:
+        """The user with that email (case-insensitive) and their password hash, or ``None``."""
+        ...
+
+    async def add_token(self, *, user_id: str, token_hash: str, name: str = "") -> None:
+        """Remember a token (by its hash) that authenticates ``user_id``."""
+        ...
+
+    async def user_by_token(self, token_hash: str) -> User | None:
+        """The user a live token belongs to, or ``None`` (unknown or revoked)."""
+        ...
+
+    async def revoke_token(self, token_hash: str) -> None:
+        """Forget the token; unknown hashes are ignored."""
+        ...
+
+
+@runtime_checkable
+class AgentRepositoryPort(Protocol):
+    """Agents, per owner."""
+
+    async def add(self, agent: AgentRecord) -> AgentRecord: ...
+
+    async def get(self, owner_id: str, agent_id: str) -> AgentRecord | None: ...
+
+    async def list(self, owner_id: str, *, page: int, per_page: int) -> Page:
+        """The owner's agents, oldest first; ``page`` counts from 1."""
+        ...
+
+    async def update(self, agent: AgentRecord) -> AgentRecord:
+        """Replace the stored agent (same id and owner); returns it as stored."""
+        ...
+
+    async def delete(self, owner_id: str, agent_id: str) -> bool:
+        """Remove the agent and its conversations; ``False`` when there was none."""
+        ...
+
+
+@runtime_checkable
+class ConversationRepositoryPort(Protocol):
+    """Conversations' records (their messages live in a `ConversationStorePort`)."""
+
+    async def add(self, conversation: ConversationRecord) -> ConversationRecord: ...
+
+    async def get(self, owner_id: str, conversation_id: str) -> ConversationRecord | None: ...
+
+    async def get_any(self, conversation_id: str) -> ConversationRecord | None:
+        """The record whoever owns it: for workers, which act for the owner named in the job."""
+        ...
+
+    async def list(
+        self,
+        owner_id: str,
+        *,
+        agent_id: str | None = None,
+        status: ConversationStatus | None = None,
+        page: int,
+        per_page: int,
+    ) -> Page:
+        """The owner's conversations, newest first."""
+        ...
+
+    async def update(self, conversation: ConversationRecord) -> ConversationRecord:
+        """Replace the stored record (same id and owner); returns it as stored."""
+        ...
+
+    async def claim(self, conversation_id: str, run_id: str) -> bool:
+        """Atomically mark the conversation ``processing`` for ``run_id``.
+
+        ``False`` (and nothing changed) when a run already owns it (status ``processing``
+        or ``waiting_for_tool``). This is the database-level guard: two concurrent claims
+        never both succeed.
+        """
+        ...
+
+    async def add_stats(self, conversation_id: str, stats: RunStats) -> None:
+        """Add ``stats`` to the conversation's running totals."""
+        ...
+
+    async def delete(self, owner_id: str, conversation_id: str) -> bool: ...
+
+    async def fail_interrupted(self, error: str) -> int:
+        """Mark every ``processing`` conversation ``failed`` with ``error``; how many there were."""
+        ...
+
+
+@runtime_checkable
+class EventLogPort(Protocol):
+    """The events of every conversation's runs, in order, for any number of listeners.
+
+    Ids increase by one per conversation from 1, across runs, and are never reused.
+    """
+
+    async def append(self, conversation_id: str, type: str, data: Mapping[str, Any]) -> StoredEvent:
+        """Add an event at the end of the conversation's log; returns it with its id."""
+        ...
+
+    async def read(
+        self, conversation_id: str, *, after: int = 0, limit: int | None = None
+    ) -> Sequence[StoredEvent]:
+        """The events with an id greater than ``after``, in order (at most ``limit``)."""
+        ...
+
+    async def wait(self, conversation_id: str, *, after: int, max_wait: float) -> Sequence[StoredEvent]:
+        """Like `read`, but when there is nothing after ``after`` wait up to ``max_wait`` seconds
+        for new events; returns an empty sequence when none came."""
+        ...
+
+    async def delete(self, conversation_id: str) -> None:
+        """Forget the conversation's events."""
+        ...
+
+
+RunHandler = Callable[[RunJob], Awaitable[None]]
+"""Executes one run job to its end; task cancellation stops it (and it then records the
+cancellation itself before re-raising)."""
+
+
+@runtime_checkable
+class RunQueuePort(Protocol):
+    """Where runs are sent to be executed, in this process or on workers elsewhere."""
+
+    async def submit(self, job: RunJob) -> None:
+        """Queue the job; `QueueUnavailableError` when it cannot be accepted now."""
+        ...
+
+    async def cancel(self, conversation_id: str) -> bool:
+        """Stop the run of that conversation wherever it executes (its task is cancelled, so the
+        model stream in flight is closed). ``True`` when a running or queued run was found
+        here; adapters spanning processes may answer ``True`` having only broadcast it."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop accepting jobs and cancel the runs in flight, waiting for them to end."""
         ...
