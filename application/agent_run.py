@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -30,6 +30,7 @@ from domain.events import (
 from domain.messages import (
     AIResponse,
     ChatMessage,
+    FinishReason,
     ImageInput,
     Role,
     ToolCall,
@@ -57,6 +58,9 @@ ImageLike = ImageInput | str
 
 _CANCEL = object()
 
+_FINISHED_NORMALLY = frozenset({FinishReason.STOP, FinishReason.TOOL_CALLS})
+"""Finish reasons of a reply whose tool calls may run; any other reply was cut short."""
+
 
 @attrs.frozen(kw_only=True)
 class _StreamEnd:
@@ -77,9 +81,17 @@ class AgentRun:
     """The state of one run: the conversation so far, usage, and what is in flight."""
 
     def __init__(
-        self, owner: RunAgent, agent: Agent, conversation_id: str, cancel: CancelToken | None
+        self,
+        owner: RunAgent,
+        agent: Agent,
+        conversation_id: str,
+        cancel: CancelToken | None,
+        *,
+        streaming: bool = True,
     ) -> None:
         self.owner = owner
+        self.streaming = streaming
+        """Ask for streamed replies (`LLMPort.stream`); ``False`` asks for whole ones (`complete`)."""
         self.agent = agent
         self.conversation_id = conversation_id
         self.cancel = cancel
@@ -184,6 +196,11 @@ class AgentRun:
                         response = event.response
                     yield event
             assert response is not None  # _model_turn raises otherwise
+            if response.tool_calls and response.finish_reason not in _FINISHED_NORMALLY:
+                # A reply cut off (by the token limit, say) may hold a call whose arguments
+                # are incomplete: it is never run. The run ends with the text so far and
+                # the finish reason, which tells the caller what happened.
+                response = attrs.evolve(response, tool_calls=())
             self.response = response
             self.usage = self.usage + response.usage
             assistant = response.to_message()
@@ -201,7 +218,10 @@ class AgentRun:
         assert llm is not None
         system = [ChatMessage.system(self.agent.system_prompt)] if self.agent.system_prompt.strip() else []
         request = (*system, *self.messages)
-        self.pump = asyncio.create_task(self._pump(lambda: llm.stream(request, tools=offered)))
+        if self.streaming:
+            self.pump = asyncio.create_task(self._pump(lambda: llm.stream(request, tools=offered)))
+        else:
+            self.pump = asyncio.create_task(self._pump(lambda: _whole(llm.complete(request, tools=offered))))
         response: AIResponse | None = None
         while True:
             item = await self.inbox.get()
@@ -327,6 +347,11 @@ class AgentRun:
         if llm is not None:
             with contextlib.suppress(Exception):
                 await llm.aclose()
+
+
+async def _whole(reply: Awaitable[AIResponse]) -> AsyncGenerator[StreamEvent, None]:
+    """A non-streaming reply as the one event a stream ends with."""
+    yield ResponseCompleted(response=await reply)
 
 
 def _unexpected(exc: Exception) -> AgentError:

@@ -61,6 +61,7 @@ class RunAgent:
         conversation_id: str | None = None,
         images: Sequence[ImageLike] = (),
         cancel: CancelToken | None = None,
+        streaming: bool = True,
     ) -> AsyncGenerator[RunEvent, None]:
         """Run the agent, yielding events as they happen; the last one is always a `RunEnded`.
 
@@ -70,6 +71,9 @@ class RunAgent:
             conversation_id: continue this conversation (a new id when ``None``).
             images: images for the user message (`ImageInput`, or a URL, data URI or path).
             cancel: stops the run promptly, even mid-stream, ending with ``CANCELLED``.
+            streaming: ask the model for streamed replies (`LLMPort.stream`); ``False`` sends
+                non-streaming requests (`LLMPort.complete`), so no deltas come, only each
+                `ResponseCompleted`.
 
         Returns:
             An async iterator of the model's stream events plus `MessageAppended`,
@@ -79,7 +83,8 @@ class RunAgent:
             `AgentError` chained to it. Closing the iterator early or cancelling the task
             stops the run and keeps the store consistent.
         """
-        return AgentRun(self, agent, conversation_id or uuid.uuid4().hex, cancel).events(prompt, images)
+        run = AgentRun(self, agent, conversation_id or uuid.uuid4().hex, cancel, streaming=streaming)
+        return run.events(prompt, images)
 
     async def run(
         self,
@@ -90,13 +95,16 @@ class RunAgent:
         images: Sequence[ImageLike] = (),
         cancel: CancelToken | None = None,
         on_event: Callable[[RunEvent], None] | None = None,
+        streaming: bool = True,
     ) -> RunEnded:
         """Run the agent to the end and return the terminal event (see `stream`).
 
         Args:
             on_event: called with every event, the final `RunEnded` included.
         """
-        events = self.stream(agent, prompt, conversation_id=conversation_id, images=images, cancel=cancel)
+        events = self.stream(
+            agent, prompt, conversation_id=conversation_id, images=images, cancel=cancel, streaming=streaming
+        )
         async with contextlib.aclosing(events):
             async for event in events:
                 if on_event is not None:
@@ -114,6 +122,7 @@ class RunAgent:
         images: Sequence[ImageLike] = (),
         cancel: CancelToken | None = None,
         on_event: Callable[[RunEvent], None] | None = None,
+        streaming: bool = True,
     ) -> RunEnded:
         """`run` for plain synchronous code.
 
@@ -123,7 +132,13 @@ class RunAgent:
         ``on_event`` is then called on that worker thread.
         """
         coroutine = self.run(
-            agent, prompt, conversation_id=conversation_id, images=images, cancel=cancel, on_event=on_event
+            agent,
+            prompt,
+            conversation_id=conversation_id,
+            images=images,
+            cancel=cancel,
+            on_event=on_event,
+            streaming=streaming,
         )
         if not _loop_running():
             return asyncio.run(coroutine)
@@ -138,13 +153,16 @@ class RunAgent:
         conversation_id: str | None = None,
         images: Sequence[ImageLike] = (),
         cancel: CancelToken | None = None,
+        streaming: bool = True,
     ) -> Iterator[RunEvent]:
         """`stream` for plain synchronous code: ``for event in run_agent.iter_sync(...)``.
 
         Stopping the iteration early (``break``) stops the run and keeps the store consistent.
         Works with or without a running event loop in the calling thread.
         """
-        events = self.stream(agent, prompt, conversation_id=conversation_id, images=images, cancel=cancel)
+        events = self.stream(
+            agent, prompt, conversation_id=conversation_id, images=images, cancel=cancel, streaming=streaming
+        )
         runner = asyncio.Runner()
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-iter") if _loop_running() else None
 
