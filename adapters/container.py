@@ -50,7 +50,7 @@ from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import RunAgent
 from application.tools import ToolRegistry
 from domain.errors import ConfigError, UnknownBackendError
-from domain.model_config import Capabilities, NormalizedModelConfig
+from domain.model_config import Capabilities, DriverProfile, NormalizedModelConfig
 from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort, PullProgressCallback
 
 __all__ = ["BACKEND_BUILDERS", "BuildContext", "Container", "backend_problem", "build_container"]
@@ -82,6 +82,7 @@ def _unusable(
     driver: str,
     error: ConfigError,
     *,
+    profile: DriverProfile,
     capabilities: Capabilities | None = None,
     manages_models: bool = False,
 ) -> BackendEntry:
@@ -102,16 +103,24 @@ def _unusable(
         factory=factory,
         model_manager=manager if manages_models else None,
         capabilities=capabilities,
+        profile=profile,
     )
 
 
 def _huggingface(context: BuildContext) -> BackendEntry:
     from adapters.llm.huggingface import HuggingFaceLLM
+    from adapters.llm.huggingface.profile import PROFILE
 
     try:
         hf = context.settings.huggingface()
     except ConfigError as error:
-        return _unusable("huggingface", "huggingface", error, capabilities=HuggingFaceLLM.capabilities_flags)
+        return _unusable(
+            "huggingface",
+            "huggingface",
+            error,
+            capabilities=HuggingFaceLLM.capabilities_flags,
+            profile=PROFILE,
+        )
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return HuggingFaceLLM(settings=hf, config=config, transport=context.transport, name="huggingface")
@@ -122,6 +131,7 @@ def _huggingface(context: BuildContext) -> BackendEntry:
         factory=factory,
         settings={"model": hf.model, "timeout": hf.timeout, "provider": hf.provider},
         capabilities=HuggingFaceLLM.capabilities_flags,
+        profile=PROFILE,
     )
 
 
@@ -131,11 +141,14 @@ def _check_huggingface(settings: Settings) -> None:
 
 def _openai(context: BuildContext) -> BackendEntry:
     from adapters.llm.openai import OpenAILLM
+    from adapters.llm.openai.profile import PROFILE
 
     try:
         openai = context.settings.openai()
     except ConfigError as error:
-        return _unusable("openai", "openai", error, capabilities=OpenAILLM.capabilities_flags)
+        return _unusable(
+            "openai", "openai", error, capabilities=OpenAILLM.capabilities_flags, profile=PROFILE
+        )
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return OpenAILLM(settings=openai, config=config, transport=context.transport, name="openai")
@@ -146,6 +159,7 @@ def _openai(context: BuildContext) -> BackendEntry:
         factory=factory,
         settings=openai.backend_settings(),
         capabilities=OpenAILLM.capabilities_flags,
+        profile=PROFILE,
     )
 
 
@@ -155,11 +169,14 @@ def _check_openai(settings: Settings) -> None:
 
 def _claude(context: BuildContext) -> BackendEntry:
     from adapters.llm.anthropic import AnthropicLLM
+    from adapters.llm.anthropic.profile import PROFILE
 
     try:
         claude = context.settings.claude()
     except ConfigError as error:
-        return _unusable("claude", "anthropic", error, capabilities=AnthropicLLM.capabilities_flags)
+        return _unusable(
+            "claude", "anthropic", error, capabilities=AnthropicLLM.capabilities_flags, profile=PROFILE
+        )
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return AnthropicLLM(settings=claude, config=config, transport=context.transport, name="claude")
@@ -170,6 +187,7 @@ def _claude(context: BuildContext) -> BackendEntry:
         factory=factory,
         settings=claude.backend_settings(),
         capabilities=AnthropicLLM.capabilities_flags,
+        profile=PROFILE,
     )
 
 
@@ -179,12 +197,18 @@ def _check_claude(settings: Settings) -> None:
 
 def _ollama(context: BuildContext) -> BackendEntry:
     from adapters.llm.ollama import OllamaLLM, OllamaModelManager
+    from adapters.llm.ollama.profile import PROFILE
 
     try:
         ollama = context.settings.ollama()
     except ConfigError as error:
         return _unusable(
-            "ollama", "ollama", error, capabilities=OllamaLLM.capabilities_flags, manages_models=True
+            "ollama",
+            "ollama",
+            error,
+            capabilities=OllamaLLM.capabilities_flags,
+            manages_models=True,
+            profile=PROFILE,
         )
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
@@ -206,6 +230,7 @@ def _ollama(context: BuildContext) -> BackendEntry:
         settings={"model": ollama.model, "timeout": ollama.timeout},
         model_manager=manager,
         capabilities=OllamaLLM.capabilities_flags,
+        profile=PROFILE,
     )
 
 
@@ -215,11 +240,14 @@ def _check_ollama(settings: Settings) -> None:
 
 def _fake(context: BuildContext) -> BackendEntry:
     from adapters.llm.fake import FakeLLM
+    from adapters.llm.fake_spec import PROFILE
 
     def factory(config: NormalizedModelConfig) -> LLMPort:
         return FakeLLM(config=config, name="fake", transport=context.fake_transport())
 
-    return BackendEntry(name="fake", driver="fake", factory=factory, capabilities=FakeLLM.capabilities_flags)
+    return BackendEntry(
+        name="fake", driver="fake", factory=factory, capabilities=FakeLLM.capabilities_flags, profile=PROFILE
+    )
 
 
 def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:

@@ -1,11 +1,13 @@
 """One place that decides every setting of a model call: `ModelConfigNormalizer`.
 
-Settings come from three layers — the driver's defaults, the backend's configuration and the
-agent's overrides — and each layer may be incomplete or a little wrong. The normaliser merges
-them (later wins, ``None`` never overrides), refuses what cannot be meant (an unknown key, a
-word where a number belongs) with a `ConfigError` before any request is sent, and clamps what
-is merely out of range to the documented range, saying so in ``config.warnings``. Adapters can
-then trust every value they are given.
+Settings come from three layers — the driver's defaults (its `DriverProfile`), the backend's
+configuration and the agent's overrides — and each layer may be incomplete or a little wrong.
+The normaliser merges them (later wins, ``None`` never overrides), refuses what cannot be
+meant (an unknown key, a word where a number belongs) with a `ConfigError` before any request
+is sent, and clamps what is merely out of range to the documented range, saying so in
+``config.warnings``. Adapters can then trust every value they are given. Everything
+vendor-specific (defaults, narrower ranges, refused settings, model limits) comes in the
+`DriverProfile` the backend declares: this module names no vendor.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from typing import Any
 
 import attrs
 
-from application.model_limits import DRIVER_ALIASES, DRIVER_DEFAULTS, MODEL_LIMITS, ModelLimits, limits_for
 from domain.errors import ConfigError
-from domain.model_config import NormalizedModelConfig
+from domain.model_config import DriverProfile, NormalizedModelConfig
 
 __all__ = ["CONFIG_KEYS", "ModelConfigNormalizer"]
 
@@ -36,30 +37,15 @@ _RESPONSE_FORMATS: Mapping[str, Mapping[str, Any]] = {
     "json_object": {"type": "json_object"},
 }
 
-# Ranges every backend documents; a driver listed in _DRIVER_RANGES narrows them.
+# Ranges every backend documents; a driver's profile may narrow them.
 _RANGES: Mapping[str, tuple[float, float]] = {
     "temperature": (0.0, 2.0),
     "top_p": (0.0, 1.0),
     "frequency_penalty": (-2.0, 2.0),
     "presence_penalty": (-2.0, 2.0),
 }
-_DRIVER_RANGES: Mapping[str, Mapping[str, tuple[float, float]]] = {
-    "anthropic": {"temperature": (0.0, 1.0)},
-}
 # Smallest allowed integers; below them the value is raised to the minimum.
 _INT_MINIMUMS: Mapping[str, int] = {"max_tokens": 1, "top_k": 1}
-_DRIVER_INT_MINIMUMS: Mapping[str, Mapping[str, int]] = {
-    # Anthropic refuses a thinking budget under 1024 tokens.
-    "anthropic": {"thinking_budget": 1024},
-}
-# Settings a driver's API does not accept: dropped with a warning rather than sent and refused.
-# ``provider`` picks a provider behind the Hugging Face router: other backends have none to pick.
-_UNSUPPORTED: Mapping[str, tuple[str, ...]] = {
-    "openai": ("top_k", "provider"),
-    "huggingface": ("top_k",),  # the router's chat-completions API has no top_k
-    "anthropic": ("frequency_penalty", "presence_penalty", "seed", "provider"),
-    "ollama": ("provider",),
-}
 
 
 def _describe(value: Any) -> str:
@@ -67,33 +53,19 @@ def _describe(value: Any) -> str:
 
 
 class ModelConfigNormalizer:
-    """Merges driver defaults, backend settings and agent overrides into a `NormalizedModelConfig`.
-
-    Args:
-        driver_defaults: defaults per driver (`DRIVER_DEFAULTS` unless a test gives others).
-        model_limits: known model limits per driver (`MODEL_LIMITS` by default); used to
-            lower ``max_tokens`` and ``context_length`` to what a known model allows.
-    """
-
-    def __init__(
-        self,
-        driver_defaults: Mapping[str, Mapping[str, Any]] = DRIVER_DEFAULTS,
-        model_limits: Mapping[str, Mapping[str, ModelLimits]] = MODEL_LIMITS,
-    ) -> None:
-        self._driver_defaults = driver_defaults
-        self._model_limits = model_limits
+    """Merges a driver's defaults, backend settings and agent overrides into a `NormalizedModelConfig`."""
 
     def normalize(
         self,
-        driver: str,
+        profile: DriverProfile,
         backend_settings: Mapping[str, Any] | None = None,
         overrides: Mapping[str, Any] | None = None,
     ) -> NormalizedModelConfig:
         """Merge the three layers and validate the result.
 
         Args:
-            driver: the backend's driver (``huggingface``, ``ollama``, ``openai``, ``anthropic``,
-                ``fake``); an unknown driver simply has no defaults.
+            profile: the backend's driver profile: defaults, ranges, refused settings and
+                known model limits.
             backend_settings: the backend's configured values. Keys that are not model
                 settings (``api_key``, ``base_url``…) belong to the adapter and are ignored.
             overrides: the agent's ``model_config``; every key must be a model setting.
@@ -105,7 +77,7 @@ class ModelConfigNormalizer:
             ConfigError: an override key is unknown, a value has the wrong type or cannot be
                 meant (a timeout of zero), or no layer names a model.
         """
-        driver = DRIVER_ALIASES.get(driver, driver)
+        driver = profile.driver
         overrides = overrides or {}
         unknown = sorted(key for key in overrides if key not in CONFIG_KEYS)
         if unknown:
@@ -116,7 +88,7 @@ class ModelConfigNormalizer:
         merged: dict[str, Any] = {}
         sources: dict[str, str] = {}  # where each value came from, for error messages
         layers = (
-            (self._driver_defaults.get(driver, {}), f"the {driver} driver defaults"),
+            (profile.defaults, f"the {driver} driver defaults"),
             (backend_settings or {}, f"the {driver} backend settings"),
             (overrides, "the agent's model_config"),
         )
@@ -139,51 +111,49 @@ class ModelConfigNormalizer:
                 f"no model is set for the {driver} backend; set the backend's model setting "
                 "or give the agent a model_config model"
             )
-        self._clamp_ranges(driver, values, warnings)
-        self._drop_unsupported(driver, values, warnings)
-        self._apply_model_limits(driver, model, values, warnings)
+        _clamp_ranges(profile, values, warnings)
+        _drop_unsupported(profile, values, warnings)
+        _apply_model_limits(profile, model, values, warnings)
         return NormalizedModelConfig(**values, warnings=tuple(warnings))
 
-    @staticmethod
-    def _clamp_ranges(driver: str, values: dict[str, Any], warnings: list[str]) -> None:
-        ranges = {**_RANGES, **_DRIVER_RANGES.get(driver, {})}
-        for key, (low, high) in ranges.items():
-            value = values.get(key)
-            if value is None:
-                continue
-            clamped = min(max(value, low), high)
-            if clamped != value:
-                warnings.append(f"{key} {value} is outside {low}..{high} for {driver}; using {clamped}")
-                values[key] = clamped
-        minimums = {**_INT_MINIMUMS, **_DRIVER_INT_MINIMUMS.get(driver, {})}
-        for key, minimum in minimums.items():
-            value = values.get(key)
-            if value is not None and value < minimum:
-                warnings.append(f"{key} {value} is below the minimum {minimum} for {driver}; using {minimum}")
-                values[key] = minimum
 
-    @staticmethod
-    def _drop_unsupported(driver: str, values: dict[str, Any], warnings: list[str]) -> None:
-        for key in _UNSUPPORTED.get(driver, ()):
-            if values.pop(key, None) is not None:
-                warnings.append(f"{key} is not supported by {driver} and was ignored")
+def _clamp_ranges(profile: DriverProfile, values: dict[str, Any], warnings: list[str]) -> None:
+    driver = profile.driver
+    for key, (low, high) in {**_RANGES, **profile.ranges}.items():
+        value = values.get(key)
+        if value is None:
+            continue
+        clamped = min(max(value, low), high)
+        if clamped != value:
+            warnings.append(f"{key} {value} is outside {low}..{high} for {driver}; using {clamped}")
+            values[key] = clamped
+    for key, minimum in {**_INT_MINIMUMS, **profile.minimums}.items():
+        value = values.get(key)
+        if value is not None and value < minimum:
+            warnings.append(f"{key} {value} is below the minimum {minimum} for {driver}; using {minimum}")
+            values[key] = minimum
 
-    def _apply_model_limits(
-        self, driver: str, model: str, values: dict[str, Any], warnings: list[str]
-    ) -> None:
-        limits = limits_for(driver, model, table=self._model_limits)
-        if limits is None:
-            return
-        max_tokens = values.get("max_tokens")
-        if limits.max_output is not None and max_tokens is not None and max_tokens > limits.max_output:
-            warnings.append(
-                f"max_tokens {max_tokens} exceeds {model}'s output limit; using {limits.max_output}"
-            )
-            values["max_tokens"] = limits.max_output
-        context = values.get("context_length")
-        if context is not None and context > limits.context:
-            warnings.append(f"context_length {context} exceeds {model}'s window; using {limits.context}")
-            values["context_length"] = limits.context
+
+def _drop_unsupported(profile: DriverProfile, values: dict[str, Any], warnings: list[str]) -> None:
+    for key, warning in profile.unsupported.items():
+        if values.pop(key, None) is not None:
+            warnings.append(warning)
+
+
+def _apply_model_limits(
+    profile: DriverProfile, model: str, values: dict[str, Any], warnings: list[str]
+) -> None:
+    limits = profile.limits_for(model)
+    if limits is None:
+        return
+    max_tokens = values.get("max_tokens")
+    if limits.max_output is not None and max_tokens is not None and max_tokens > limits.max_output:
+        warnings.append(f"max_tokens {max_tokens} exceeds {model}'s output limit; using {limits.max_output}")
+        values["max_tokens"] = limits.max_output
+    context = values.get("context_length")
+    if context is not None and context > limits.context:
+        warnings.append(f"context_length {context} exceeds {model}'s window; using {limits.context}")
+        values["context_length"] = limits.context
 
 
 # --- per-key checks: (key, value, source label, warnings) -> normalised value -------------------

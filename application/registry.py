@@ -16,7 +16,7 @@ import attrs
 
 from application.model_config import ModelConfigNormalizer
 from domain.errors import ConfigError, NotSupportedError, UnknownBackendError
-from domain.model_config import Agent, Capabilities, NormalizedModelConfig
+from domain.model_config import Agent, Capabilities, DriverProfile, NormalizedModelConfig
 from domain.ports import LLMPort, ModelManagementPort
 
 __all__ = ["BackendEntry", "BackendRegistry"]
@@ -32,7 +32,7 @@ class BackendEntry:
 
     Attributes:
         name: the name agents and users use (``huggingface``, ``fake``…).
-        driver: which defaults and model limits apply (usually the same as ``name``).
+        driver: the name of the driver the backend runs (``claude`` runs ``anthropic``).
         factory: builds a NEW adapter bound to a config. The caller owns what it returns and
             closes it with ``aclose()`` (`RunAgent` does so at the end of every run).
         settings: backend-level model settings (``model``, ``timeout``, ``provider``…), between
@@ -40,6 +40,8 @@ class BackendEntry:
         model_manager: builds the backend's model-management port, when it has one.
         capabilities: what the backend can do, known without building an adapter (so it can
             be shown for a backend that is not configured yet); ``None`` when unknown.
+        profile: the driver's defaults, ranges, refused settings and model limits, which the
+            normaliser applies; by default an empty profile named after ``driver``.
     """
 
     name: str = attrs.field()
@@ -48,6 +50,9 @@ class BackendEntry:
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_settings)
     model_manager: Callable[[], ModelManagementPort] | None = None
     capabilities: Capabilities | None = None
+    profile: DriverProfile = attrs.field(
+        default=attrs.Factory(lambda self: DriverProfile(driver=self.driver), takes_self=True)
+    )
 
     @name.validator
     def _name_not_empty(self, attribute: object, value: str) -> None:
@@ -116,14 +121,14 @@ class BackendRegistry:
             ConfigError: the agent's ``model_config`` is invalid.
         """
         entry = self.backend_of(agent)
-        return self._normalizer.normalize(entry.driver, entry.settings, agent.model_config)
+        return self._normalizer.normalize(entry.profile, entry.settings, agent.model_config)
 
     def config_for_backend(
         self, name: str, overrides: Mapping[str, Any] | None = None
     ) -> NormalizedModelConfig:
         """The normalised config of backend ``name`` with optional overrides (no agent needed)."""
         entry = self.get(name)
-        return self._normalizer.normalize(entry.driver, entry.settings, overrides)
+        return self._normalizer.normalize(entry.profile, entry.settings, overrides)
 
     def for_agent(self, agent: Agent) -> LLMPort:
         """A new adapter for the agent's backend, bound to the agent's normalised config.
@@ -131,7 +136,7 @@ class BackendRegistry:
         The caller owns the adapter and must ``aclose()`` it.
         """
         entry = self.backend_of(agent)
-        return entry.factory(self._normalizer.normalize(entry.driver, entry.settings, agent.model_config))
+        return entry.factory(self._normalizer.normalize(entry.profile, entry.settings, agent.model_config))
 
     def for_backend(self, name: str, overrides: Mapping[str, Any] | None = None) -> LLMPort:
         """A new adapter for backend ``name`` (listing models, say); the caller closes it."""

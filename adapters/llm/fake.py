@@ -53,9 +53,9 @@ import httpx
 
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
+from adapters.llm.fake_spec import PROFILE
 from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
-from application.model_limits import context_limit_for
 from domain.errors import LLMError
 from domain.events import StreamEvent
 from domain.messages import AIResponse, ChatMessage, ToolDefinition
@@ -426,7 +426,7 @@ class FakeLLM:
 
     def context_limit(self) -> int:
         """The configured context length, else the table's, else 4096."""
-        return context_limit_for("fake", self.config.model, self.config)
+        return PROFILE.context_limit(self.config.model, self.config.context_length)
 
     async def aclose(self) -> None:
         """Close the inner adapter."""

@@ -23,7 +23,13 @@ from domain.events import (
     ToolCallStarted,
 )
 from domain.messages import AIResponse, ChatMessage, FinishReason, ToolCall, ToolDefinition, Usage
-from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
+
+FAKE_PROFILE = DriverProfile(
+    driver="fake",
+    defaults={"model": "fake-model", "temperature": 0.7, "max_tokens": 4096, "timeout": 30.0},
+)
+"""A driver profile for the scripted models of these tests (the adapters declare the real ones)."""
 
 
 @attrs.frozen(kw_only=True)

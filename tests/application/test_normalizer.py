@@ -9,15 +9,47 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters.llm.anthropic.profile import PROFILE as ANTHROPIC
+from adapters.llm.fake_spec import PROFILE as FAKE
+from adapters.llm.huggingface.profile import PROFILE as HUGGINGFACE
+from adapters.llm.ollama.profile import PROFILE as OLLAMA
+from adapters.llm.openai.profile import PROFILE as OPENAI
 from application.model_config import CONFIG_KEYS, ModelConfigNormalizer
-from application.model_limits import DEFAULT_CONTEXT_LIMIT, context_limit_for, limits_for
 from domain.errors import ConfigError
-from domain.model_config import NormalizedModelConfig
+from domain.model_config import DEFAULT_CONTEXT_LIMIT, DriverProfile, ModelLimits, NormalizedModelConfig
 
-NORMALIZER = ModelConfigNormalizer()
+PROFILES = {
+    "huggingface": HUGGINGFACE,
+    "ollama": OLLAMA,
+    "openai": OPENAI,
+    "anthropic": ANTHROPIC,
+    "claude": ANTHROPIC,  # the claude backend runs the anthropic driver
+    "fake": FAKE,
+}
 
 
-def test_huggingface_defaults_come_from_the_driver_table() -> None:
+class _Normalizer:
+    """The normaliser, given a profile by driver name (as the registry gives it a backend's)."""
+
+    def normalize(
+        self, driver: str, backend: dict[str, Any], overrides: dict[str, Any]
+    ) -> NormalizedModelConfig:
+        profile = PROFILES.get(driver) or DriverProfile(driver=driver)
+        return ModelConfigNormalizer().normalize(profile, backend, overrides)
+
+
+NORMALIZER = _Normalizer()
+
+
+def limits_for(driver: str, model: str) -> ModelLimits | None:
+    return PROFILES[driver].limits_for(model) if driver in PROFILES else None
+
+
+def context_limit_for(driver: str, model: str, config: NormalizedModelConfig | None = None) -> int:
+    return PROFILES[driver].context_limit(model, config.context_length if config else None)
+
+
+def test_huggingface_defaults_come_from_the_driver_profile() -> None:
     config = NORMALIZER.normalize("huggingface", {}, {})
     assert config.model == "meta-llama/Llama-3.1-8B-Instruct"
     assert (config.temperature, config.max_tokens, config.top_p) == (0.7, 4096, 0.9)
@@ -125,7 +157,7 @@ def test_claude_temperature_is_clamped_to_one_and_penalties_are_dropped() -> Non
     assert any("frequency_penalty is not supported" in warning for warning in config.warnings)
 
 
-def test_the_anthropic_driver_also_answers_to_the_claude_backend_name() -> None:
+def test_the_anthropic_profile_clamps_drops_and_raises_to_its_minimums() -> None:
     overrides = {"temperature": 1.5, "frequency_penalty": 0.5, "thinking_budget": 10}
     anthropic = NORMALIZER.normalize("anthropic", {}, overrides)
     assert anthropic == NORMALIZER.normalize("claude", {}, overrides)
@@ -180,12 +212,22 @@ def test_whole_floats_are_accepted_for_integer_settings() -> None:
     assert NORMALIZER.normalize("huggingface", {}, {"max_tokens": 512.0}).max_tokens == 512
 
 
-def test_custom_tables_replace_the_builtin_ones() -> None:
-    normalizer = ModelConfigNormalizer(
-        driver_defaults={"mine": {"model": "m1", "max_tokens": 10}}, model_limits={}
+def test_the_profile_is_all_the_normaliser_knows_about_a_driver() -> None:
+    normalizer = ModelConfigNormalizer()
+    mine = DriverProfile(
+        driver="mine",
+        defaults={"model": "m1", "max_tokens": 10},
+        ranges={"top_p": (0.1, 0.5)},
+        unsupported={"seed": "seed means nothing to mine"},
+        limits={"m1": ModelLimits(context=100, max_output=20)},
     )
-    assert normalizer.normalize("mine", {}, {}).max_tokens == 10
-    assert normalizer.normalize("openai", {"model": "gpt-4"}, {"max_tokens": 50_000}).max_tokens == 50_000
+    config = normalizer.normalize(mine, {}, {"top_p": 0.9, "seed": 3, "context_length": 500})
+    assert (config.model, config.max_tokens, config.top_p, config.seed) == ("m1", 10, 0.5, None)
+    assert config.context_length == 100
+    assert "seed means nothing to mine" in config.warnings
+    # The same settings on an empty profile: no defaults, no narrowing, no limits.
+    bare = DriverProfile(driver="openai")
+    assert normalizer.normalize(bare, {"model": "gpt-4"}, {"max_tokens": 50_000}).max_tokens == 50_000
 
 
 def test_limits_match_provider_suffixes_tags_and_dated_ids() -> None:

@@ -8,9 +8,9 @@ import pytest
 
 from application.registry import BackendEntry, BackendRegistry
 from domain.errors import ConfigError, NotSupportedError, UnknownBackendError
-from domain.model_config import Agent, AIModel, ModelPullProgress, NormalizedModelConfig
+from domain.model_config import Agent, AIModel, DriverProfile, ModelPullProgress, NormalizedModelConfig
 from domain.ports import LLMPort, ModelManagementPort, PullProgressCallback
-from tests.application.fakes import FakeChatModel
+from tests.application.fakes import FAKE_PROFILE, FakeChatModel
 
 
 class FakeModelManager:
@@ -42,6 +42,7 @@ def _factory(name: str) -> Callable[[NormalizedModelConfig], LLMPort]:
 
 
 MANAGER = FakeModelManager()
+LOCAL_PROFILE = DriverProfile(driver="ollama", defaults={"model": "llama3.1", "timeout": 300.0})
 
 
 def _registry() -> BackendRegistry:
@@ -53,12 +54,13 @@ def _registry() -> BackendRegistry:
                 factory=_factory("huggingface"),
                 settings={"model": "Qwen/Qwen2.5-72B-Instruct", "provider": "fastest", "api_key": "hf_x"},
             ),
-            BackendEntry(name="fake", driver="fake", factory=_factory("fake")),
+            BackendEntry(name="fake", driver="fake", factory=_factory("fake"), profile=FAKE_PROFILE),
             BackendEntry(
                 name="local",
                 driver="ollama",
                 factory=_factory("local"),
                 model_manager=lambda: MANAGER,
+                profile=LOCAL_PROFILE,
             ),
         ],
         default_backend="huggingface",
@@ -94,7 +96,7 @@ def test_an_agent_without_backend_uses_the_default() -> None:
     assert llm.name == "huggingface"
 
 
-def test_driver_decides_the_defaults_not_the_name() -> None:
+def test_the_entrys_profile_decides_the_defaults_not_the_name() -> None:
     config = _registry().config_for(Agent(name="a", backend="local"))
     assert config.model == "llama3.1"
     assert config.timeout == 300.0
@@ -129,7 +131,7 @@ def test_model_manager_when_offered_and_not_supported_otherwise() -> None:
 
 
 def test_default_backend_must_be_registered_and_names_unique() -> None:
-    entry = BackendEntry(name="fake", driver="fake", factory=_factory("fake"))
+    entry = BackendEntry(name="fake", driver="fake", factory=_factory("fake"), profile=FAKE_PROFILE)
     with pytest.raises(UnknownBackendError, match="'ollama'"):
         BackendRegistry([entry], default_backend="ollama")
     with pytest.raises(ConfigError, match="registered twice"):

@@ -36,7 +36,7 @@ from domain.events import (
 )
 from domain.messages import AIResponse, ChatMessage, ImageInput, Role, ToolCall, Usage
 from domain.model_config import Agent, NormalizedModelConfig
-from tests.application.fakes import Fail, FakeChatModel, Hang, Request, Step, answer, calls
+from tests.application.fakes import FAKE_PROFILE, Fail, FakeChatModel, Hang, Request, Step, answer, calls
 
 AGENT = Agent(name="helper", system_prompt="You are terse.", backend="fake", tools=("add", "echo", "boom"))
 
@@ -54,7 +54,8 @@ class Harness:
         self.store = InMemoryConversationStore()
         self.tools = tools or _tools()
         registry = BackendRegistry(
-            [BackendEntry(name="fake", driver="fake", factory=self._make)], default_backend="fake"
+            [BackendEntry(name="fake", driver="fake", factory=self._make, profile=FAKE_PROFILE)],
+            default_backend="fake",
         )
         self.runner = RunAgent(registry, self.store, self.tools, max_turns=max_turns)
 

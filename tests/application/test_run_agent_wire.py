@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.llm.fake import FakeLLM, MidStreamError, ScriptedTransport, Truncated
+from adapters.llm.fake_spec import PROFILE as FAKE_PROFILE
 from adapters.storage.memory import InMemoryConversationStore
 from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import RunAgent
@@ -38,7 +39,8 @@ def _runner(*script: Any) -> tuple[RunAgent, ScriptedTransport, InMemoryConversa
         return f"{word}: a small fruit"
 
     registry = BackendRegistry(
-        [BackendEntry(name="fake", driver="fake", factory=factory)], default_backend="fake"
+        [BackendEntry(name="fake", driver="fake", factory=factory, profile=FAKE_PROFILE)],
+        default_backend="fake",
     )
     store = InMemoryConversationStore()
     return RunAgent(registry, store, tools), transport, store

@@ -27,9 +27,9 @@ from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, S
 from adapters.llm._images import image_base64
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.anthropic import wire
+from adapters.llm.anthropic.profile import PROFILE
 from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
 from adapters.llm.openai_compatible.wire import tool_name_map
-from application.model_limits import limits_for
 from domain.errors import ConfigError, LLMError, StreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
@@ -321,10 +321,9 @@ class AnthropicLLM:
 
     def context_limit(self) -> int:
         """The bound config's ``context_length``, else the model table, else Claude's 200k."""
-        if self.config.context_length is not None:
-            return self.config.context_length
-        limits = limits_for("anthropic", self.config.model)
-        return limits.context if limits else wire.CONTEXT_WINDOW
+        return PROFILE.context_limit(
+            self.config.model, self.config.context_length, default=wire.CONTEXT_WINDOW
+        )
 
     async def aclose(self) -> None:
         """Close the connections; the adapter must not be used afterwards."""

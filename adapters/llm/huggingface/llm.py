@@ -19,6 +19,7 @@ import httpx
 
 from adapters.llm._http import Clocks
 from adapters.llm.huggingface.models import CURATED_MODELS, parse_router_models
+from adapters.llm.huggingface.profile import PROFILE
 from adapters.llm.huggingface.settings import (
     PERMISSION,
     TOKEN_PAGE,
@@ -104,7 +105,7 @@ class HuggingFaceLLM(OpenAICompatibleLLM):
         ConfigError: the settings are invalid (see `HuggingFaceSettings.validate`).
     """
 
-    driver = "huggingface"
+    profile = PROFILE
 
     settings: HuggingFaceSettings
 

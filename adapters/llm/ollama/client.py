@@ -33,7 +33,6 @@ import httpx
 from adapters.llm._http import Clocks, HTTPEngine
 from adapters.llm._images import DEFAULT_MAX_IMAGE_BYTES, image_base64, is_remote, sniff_media_type
 from adapters.llm._ndjson import NDJSONDecoder
-from application.model_limits import context_limit_for
 from domain.errors import ConfigError, LLMError, TruncatedStreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
@@ -43,6 +42,7 @@ from domain.ports import PullProgressCallback
 from . import wire
 from ._io import BACKEND, CHAT_PATH, build_engine, fetch_models, ollama_unreachable
 from .manager import OllamaModelManager
+from .profile import PROFILE
 from .settings import OllamaSettings
 
 __all__ = ["IMAGE_DOWNLOAD_TIMEOUT", "MAX_IMAGE_BYTES", "OllamaLLM"]
@@ -356,7 +356,7 @@ class OllamaLLM:
 
     def context_limit(self) -> int:
         """The bound model's context window (config, else the model-limits table, else 4096)."""
-        return context_limit_for(BACKEND, self.config.model, self.config)
+        return PROFILE.context_limit(self.config.model, self.config.context_length)
 
     async def aclose(self) -> None:
         """Close the connection pool (shared with copies from `with_config`)."""

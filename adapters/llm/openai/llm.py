@@ -28,9 +28,9 @@ import httpx
 
 from adapters.llm._errors import error_for_status, redact_secrets
 from adapters.llm._http import Clocks, StatusFailure
+from adapters.llm.openai.profile import PROFILE
 from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
 from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
-from application.model_limits import limits_for
 from domain.errors import LLMError, PermissionDeniedError
 from domain.messages import ChatMessage, ToolDefinition
 from domain.model_config import AIModel, NormalizedModelConfig
@@ -104,7 +104,7 @@ FALLBACK_MODELS: tuple[AIModel, ...] = tuple(
         owned_by="openai",
         description=description,
         family=name.split("-")[0] if name.startswith("o") else "-".join(name.split("-")[:2]),
-        context_length=limits.context if (limits := limits_for("openai", name)) else None,
+        context_length=limits.context if (limits := PROFILE.limits_for(name)) else None,
         capabilities=capabilities,
     )
     for name, description, capabilities in (
@@ -141,7 +141,7 @@ def parse_models(payload: Any) -> tuple[AIModel, ...]:
     models = []
     for item in chat or entries:
         name = str(item["id"])
-        limits = limits_for("openai", name)
+        limits = PROFILE.limits_for(name)
         capabilities = ["completion", "tool_use"]
         if is_reasoning_model(name):
             capabilities.append("reasoning")
@@ -202,7 +202,7 @@ class OpenAILLM(OpenAICompatibleLLM):
         ConfigError: the settings are invalid (see `OpenAISettings.validate`).
     """
 
-    driver = "openai"
+    profile = PROFILE
 
     settings: OpenAISettings
 

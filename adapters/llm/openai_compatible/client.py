@@ -15,8 +15,8 @@ override the hooks:
 - ``_error_advice(model)`` — per-status guidance appended to error messages;
 - ``_response_metadata(headers)`` — facts from the response headers (the HF router's
   serving provider); its ``provider`` key is also put on errors;
-- ``max_tokens_key`` / ``driver`` class attributes — the token-limit key and the driver
-  name used for the model-limits table.
+- ``max_tokens_key`` / ``profile`` class attributes — the token-limit key and the driver
+  profile whose model-limits table answers ``context_limit``.
 
 The streamed path is kept lean: the engine hands raw network reads to `SSEDecoder`, each
 ``data:`` payload is ``json.loads``-ed once and fed to ``wire.StreamState``; nothing is
@@ -38,7 +38,6 @@ from adapters.llm._errors import error_for_status
 from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, build_client
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.openai_compatible import wire
-from application.model_limits import context_limit_for
 from domain.errors import (
     InvalidRequestError,
     LLMError,
@@ -48,7 +47,7 @@ from domain.errors import (
 )
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ToolDefinition
-from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
 
 __all__ = ["OpenAICompatibleLLM"]
 
@@ -260,8 +259,8 @@ class OpenAICompatibleLLM:
         rand: the jitter source.
     """
 
-    driver: ClassVar[str] = "openai"
-    """The driver name the model-limits table is keyed by."""
+    profile: ClassVar[DriverProfile] = DriverProfile(driver="openai-compatible")
+    """The driver's profile; its model-limits table answers `context_limit`."""
     max_tokens_key: ClassVar[str] = "max_tokens"
     capabilities_flags: ClassVar[Capabilities] = Capabilities(
         streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
@@ -528,7 +527,7 @@ class OpenAICompatibleLLM:
 
     def context_limit(self) -> int:
         """The bound model's context window (config, else the model-limits table, else 4096)."""
-        return context_limit_for(self.driver, self.config.model, self.config)
+        return self.profile.context_limit(self.config.model, self.config.context_length)
 
     async def aclose(self) -> None:
         """Close the connection pool (shared with copies from `with_config`)."""
