@@ -35,6 +35,7 @@ from domain.messages import (
     Role,
     ToolCall,
     ToolDefinition,
+    ToolPending,
     ToolResult,
     Usage,
 )
@@ -70,11 +71,20 @@ class _StreamEnd:
 @attrs.frozen(kw_only=True)
 class _ToolDone:
     index: int
-    result: ToolResult
+    result: ToolResult | None
+    """``None``: the call runs on the client (`ToolPending`)."""
 
 
 class _Cancelled(Exception):
     """Unwinds a run to its terminal event when the cancel token fires."""
+
+
+class _Paused(Exception):
+    """Unwinds a run whose reply waits for client tools; ``calls`` are those calls."""
+
+    def __init__(self, calls: tuple[ToolCall, ...]) -> None:
+        super().__init__("waiting for client tools")
+        self.calls = calls
 
 
 class AgentRun:
@@ -114,7 +124,7 @@ class AgentRun:
     def cancel_requested(self) -> bool:
         return self.cancel is not None and self.cancel.cancelled
 
-    async def events(self, prompt: str, images: Sequence[ImageLike]) -> AsyncGenerator[RunEvent, None]:
+    async def events(self, prompt: str | None, images: Sequence[ImageLike]) -> AsyncGenerator[RunEvent, None]:
         loop = asyncio.get_running_loop()
         unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
         if self.cancel is not None:
@@ -123,6 +133,7 @@ class AgentRun:
         try:
             status = RunStatus.FAILED
             error: AgentError | None = None
+            pending: tuple[ToolCall, ...] = ()
             settled: list[RunEvent] = []
             try:
                 async with contextlib.aclosing(self._loop(prompt, images)) as steps:
@@ -131,6 +142,8 @@ class AgentRun:
                             status = event
                         else:
                             yield event
+            except _Paused as paused:
+                status, pending = RunStatus.WAITING_FOR_TOOL, paused.calls
             except _Cancelled:
                 status = RunStatus.CANCELLED
                 error = RunCancelledError(
@@ -156,6 +169,7 @@ class AgentRun:
                 usage=self.usage,
                 turns=self.turns,
                 error=error,
+                pending_tool_calls=pending,
             )
         finally:
             unsubscribe()
@@ -165,24 +179,34 @@ class AgentRun:
                 await self._close_llm()
 
     async def _loop(
-        self, prompt: str, images: Sequence[ImageLike]
+        self, prompt: str | None, images: Sequence[ImageLike]
     ) -> AsyncGenerator[RunEvent | RunStatus, None]:
-        """The run itself; yields events, and run statuses for `events` to keep."""
+        """The run itself; yields events, and run statuses for `events` to keep.
+
+        ``prompt`` ``None`` continues the stored conversation as it is (a service saved the
+        user message, or the client tool results, before the run started).
+        """
         if self.cancel_requested:
             raise _Cancelled
         offered = tuple(self.owner.tools.definitions(self.agent.tools)) if self.agent.tools else ()
-        if not prompt.strip() and not images:
-            raise ConfigError("the prompt is empty; say what the agent should do")
-        user = ChatMessage.user(
-            prompt, images=tuple(ImageInput.from_reference(i) if isinstance(i, str) else i for i in images)
-        )
+        user: ChatMessage | None = None
+        if prompt is not None:
+            if not prompt.strip() and not images:
+                raise ConfigError("the prompt is empty; say what the agent should do")
+            user = ChatMessage.user(
+                prompt,
+                images=tuple(ImageInput.from_reference(i) if isinstance(i, str) else i for i in images),
+            )
         self.llm = self.owner.backends.for_agent(self.agent)
         self.messages = list(await self.owner.store.load(self.conversation_id))
+        if user is None and not self.messages:
+            raise ConfigError("the conversation is empty; send a message first")
         for message in _unanswered_tail(self.messages):
             await self._save(message)
             yield MessageAppended(message=message)
-        await self._save(user)
-        yield MessageAppended(message=user)
+        if user is not None:
+            await self._save(user)
+            yield MessageAppended(message=user)
 
         yield RunStatus.MAX_TURNS
         for _ in range(self.owner.max_turns):
@@ -273,19 +297,34 @@ class AgentRun:
         self.tool_tasks = [
             asyncio.create_task(self._run_tool(i, call, names)) for i, call in enumerate(calls)
         ]
+        on_client: set[int] = set()
         while self.unanswered:
             item = await self.inbox.get()
             if item is _CANCEL:
                 raise _Cancelled
             if not isinstance(item, _ToolDone):  # pragma: no cover - the inbox only holds ours
                 continue
-            self.reported.add(item.index)
-            yield ToolExecutionFinished(result=item.result)
+            if item.result is None:
+                on_client.add(item.index)
+            else:
+                self.reported.add(item.index)
+                yield ToolExecutionFinished(result=item.result)
             # Results are saved in call order, each as soon as every earlier one is saved.
             while self.unanswered and self.unanswered[0][0] in self.reported:
                 message = self.ready[self.unanswered[0][0]].to_message()
                 await self._save(message)
                 yield MessageAppended(message=message)
+            if on_client and len(self.reported) + len(on_client) == len(calls):
+                # Every server call is done: save their results, then pause for the client's.
+                waiting = tuple(call for index, call in self.unanswered if index in on_client)
+                done = [index for index, _ in self.unanswered if index not in on_client]
+                self.unanswered = []
+                for index in done:
+                    message = self.ready[index].to_message()
+                    await self._save(message)
+                    yield MessageAppended(message=message)
+                self.tool_tasks = []
+                raise _Paused(waiting)
         self.tool_tasks = []
 
     async def _run_tool(self, index: int, call: ToolCall, offered: tuple[str, ...]) -> None:
@@ -299,11 +338,16 @@ class AgentRun:
             result = ToolResult(call_id=call.id, name=call.name, content=content, is_error=True)
         else:
             try:
-                result = await self.owner.tools.run(call)
+                outcome = await self.owner.tools.run(call)
             except Exception as exc:  # the port says it never raises; a broken runner must not break the run
                 detail = str(exc) or type(exc).__name__
                 content = f"Error: running {call.name!r} failed: {detail}"
                 result = ToolResult(call_id=call.id, name=call.name, content=content, is_error=True)
+            else:
+                if isinstance(outcome, ToolPending):  # a client runs it; the run pauses for it
+                    self.inbox.put_nowait(_ToolDone(index=index, result=None))
+                    return
+                result = outcome
         if result.call_id != call.id:  # one id end to end, whatever the runner did
             result = attrs.evolve(result, call_id=call.id)
         self.ready[index] = result

@@ -56,7 +56,7 @@ class RunAgent:
     def stream(
         self,
         agent: Agent,
-        prompt: str,
+        prompt: str | None,
         *,
         conversation_id: str | None = None,
         images: Sequence[ImageLike] = (),
@@ -67,7 +67,8 @@ class RunAgent:
 
         Args:
             agent: the agent (system prompt, backend, model overrides, tool names).
-            prompt: the user's message.
+            prompt: the user's message; ``None`` continues the stored conversation as it is
+                (a service saved the user message or the client tool results before the run).
             conversation_id: continue this conversation (a new id when ``None``).
             images: images for the user message (`ImageInput`, or a URL, data URI or path).
             cancel: stops the run promptly, even mid-stream, ending with ``CANCELLED``.
@@ -78,6 +79,9 @@ class RunAgent:
         Returns:
             An async iterator of the model's stream events plus `MessageAppended`,
             `ToolExecutionStarted`, `ToolExecutionFinished` and exactly one final `RunEnded`.
+            When the tool runner answers a call with `ToolPending` (a client tool), the run
+            ends ``WAITING_FOR_TOOL`` once the reply's other calls are done, listing every
+            client call of that reply in ``RunEnded.pending_tool_calls``.
             Errors do not escape: an `AgentError` ends the run as ``FAILED``, and so does any
             other exception (a bug in a plugged-in adapter or store), wrapped in an
             `AgentError` chained to it. Closing the iterator early or cancelling the task

@@ -22,6 +22,10 @@ def _messages(value: Iterable[ChatMessage]) -> tuple[ChatMessage, ...]:
     return tuple(value)
 
 
+def _calls(value: Iterable[ToolCall]) -> tuple[ToolCall, ...]:
+    return tuple(value)
+
+
 __all__ = [
     "MessageAppended",
     "ResponseCompleted",
@@ -86,6 +90,9 @@ class RunStatus(enum.StrEnum):
     MAX_TURNS = "max_turns"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    WAITING_FOR_TOOL = "waiting_for_tool"
+    """Paused: the reply asked for client tools (``RunEnded.pending_tool_calls``); the run goes
+    on, as a new run, once their results are saved."""
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +131,8 @@ class RunEnded:
     usage: Usage = attrs.field(factory=Usage)
     turns: int = 0
     error: AgentError | None = None
+    pending_tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_calls)
+    """With ``WAITING_FOR_TOOL``: every client call of the last reply, in call order."""
 
 
 RunEvent: TypeAlias = (

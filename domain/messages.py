@@ -21,6 +21,7 @@ __all__ = [
     "ThinkingBlock",
     "ToolCall",
     "ToolDefinition",
+    "ToolPending",
     "ToolResult",
     "Usage",
 ]
@@ -201,6 +202,18 @@ class ToolResult:
             name=self.name,
             is_error=self.is_error,
         )
+
+
+@attrs.frozen(kw_only=True)
+class ToolPending:
+    """A tool call that runs elsewhere: a client executes it and submits its result later.
+
+    A tool runner returns this instead of a `ToolResult` for a client tool; the run then
+    pauses (``RunStatus.WAITING_FOR_TOOL``) once the reply's other calls are done.
+    """
+
+    call_id: str
+    name: str
 
 
 @attrs.frozen(kw_only=True)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, Protocol, runtime_checkable
 
 from domain.events import StreamEvent
-from domain.messages import AIResponse, ChatMessage, ToolCall, ToolDefinition, ToolResult
+from domain.messages import AIResponse, ChatMessage, ToolCall, ToolDefinition, ToolPending, ToolResult
 from domain.model_config import AIModel, Capabilities, ModelPullProgress, NormalizedModelConfig
 from domain.service import (
     AgentRecord,
@@ -133,8 +133,11 @@ class ToolRunnerPort(Protocol):
         """The definitions to offer the model: all tools, or those named (unknown names raise)."""
         ...
 
-    async def run(self, call: ToolCall) -> ToolResult:
-        """Run one call. Never raises for a tool's own failure: returns an error result instead."""
+    async def run(self, call: ToolCall) -> ToolResult | ToolPending:
+        """Run one call. Never raises for a tool's own failure: returns an error result instead.
+
+        A `ToolPending` means the call runs elsewhere (a client tool): the run pauses for it.
+        """
         ...
 
 
