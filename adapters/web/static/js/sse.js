@@ -15,17 +15,22 @@ export class SSEParser {
     this.id = null;
     this.lastEventId = null;
     this.retry = null;
+    this.skipLF = false;
   }
 
   /** Feed decoded text; returns the events completed by it: {type, data, id}. */
   feed(text) {
+    // A CR that ended the previous read may be the first half of a CRLF: skip its LF.
+    if (this.skipLF && text.length > 0) {
+      if (text[0] === "\n") text = text.slice(1);
+      this.skipLF = false;
+    }
     this.buffer += text;
     const events = [];
     for (;;) {
       const match = /\r\n|\r|\n/.exec(this.buffer);
       if (!match) break;
-      // A lone CR at the very end may be the first half of a CRLF split across reads.
-      if (match[0] === "\r" && match.index === this.buffer.length - 1) break;
+      if (match[0] === "\r" && match.index === this.buffer.length - 1) this.skipLF = true;
       const line = this.buffer.slice(0, match.index);
       this.buffer = this.buffer.slice(match.index + match[0].length);
       const event = this.line(line);
@@ -140,12 +145,13 @@ export async function followStream({
         reason = message;
       } else {
         onState("open");
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
         const parser = new SSEParser();
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
-          for (const event of parser.feed(value)) {
+          for (const event of parser.feed(decoder.decode(value, { stream: true }))) {
             const id = event.id === null || event.id === "" ? null : Number(event.id);
             if (id !== null && Number.isFinite(id)) {
               if (last !== null && id <= last) continue; // already delivered before a reconnect
