@@ -12,6 +12,7 @@ keep their public string ``id`` in a unique column.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +38,45 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+_NUL_MARK = "\x01json:"
+
+
+class _NulSafe(sa.types.TypeDecorator[str]):
+    """Text that may hold NUL characters, which PostgreSQL refuses in text columns.
+
+    Such a value (or one that happens to start with the marker) is stored as the marker plus
+    its JSON encoding, which escapes NUL; every other value is stored as is, on both databases.
+    """
+
+    impl: Any = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is not None and ("\x00" in value or value.startswith(_NUL_MARK)):
+            return _NUL_MARK + json.dumps(value)
+        return value
+
+    def process_result_value(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is not None and value.startswith(_NUL_MARK):
+            decoded: str = json.loads(value[len(_NUL_MARK) :])
+            return decoded
+        return value
+
+
+class SafeText(_NulSafe):
+    """``TEXT`` that keeps any string, NUL characters included."""
+
+    impl = sa.Text
+    cache_ok = True
+
+
+class SafeString(_NulSafe):
+    """``VARCHAR(n)`` that keeps any string, NUL characters included."""
+
+    impl = sa.String
+    cache_ok = True
+
+
 _ID = sa.String(64)
 _TIME = sa.DateTime(timezone=True)
 
@@ -49,7 +89,7 @@ class UserRow(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(_ID, primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str] = mapped_column(SafeString(255))
     email: Mapped[str] = mapped_column(sa.String(320))
     email_key: Mapped[str] = mapped_column(sa.String(320), unique=True)
     """The email lower-cased: the unique key, so ``A@x.org`` and ``a@x.org`` are one user."""
@@ -62,7 +102,7 @@ class TokenRow(Base):
 
     token_hash: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
     user_id: Mapped[str] = mapped_column(_ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    name: Mapped[str] = mapped_column(SafeString(255), default="")
     created_at: Mapped[dt.datetime] = mapped_column(_TIME)
 
 
@@ -72,9 +112,9 @@ class AgentRow(Base):
     seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(_ID, unique=True)
     owner_id: Mapped[str] = mapped_column(_ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
-    description: Mapped[str] = mapped_column(sa.Text)
-    system_prompt: Mapped[str] = mapped_column(sa.Text)
+    name: Mapped[str] = mapped_column(SafeString(255))
+    description: Mapped[str] = mapped_column(SafeText)
+    system_prompt: Mapped[str] = mapped_column(SafeText)
     ai_backend: Mapped[str] = mapped_column(sa.String(64))
     model_config: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     tools: Mapped[list[Any]] = mapped_column(sa.JSON)
@@ -91,14 +131,14 @@ class ConversationRow(Base):
     id: Mapped[str] = mapped_column(_ID, unique=True)
     owner_id: Mapped[str] = mapped_column(_ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
     agent_id: Mapped[str] = mapped_column(_ID, sa.ForeignKey("agents.id", ondelete="CASCADE"), index=True)
-    title: Mapped[str | None] = mapped_column(sa.String(255))
+    title: Mapped[str | None] = mapped_column(SafeString(255))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON)
     client_tool_schemas: Mapped[list[Any]] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(32))
     run_id: Mapped[str | None] = mapped_column(_ID)
     pending_tool_calls: Mapped[list[Any]] = mapped_column(sa.JSON)
     tool_results: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    error: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(SafeText)
     turns: Mapped[int] = mapped_column(sa.Integer)
     prompt_tokens: Mapped[int] = mapped_column(sa.Integer)
     completion_tokens: Mapped[int] = mapped_column(sa.Integer)
@@ -128,12 +168,12 @@ class ChatMessageRow(Base):
         sa.String(255), sa.ForeignKey("chat_threads.conversation_id", ondelete="CASCADE")
     )
     role: Mapped[str] = mapped_column(sa.String(16))
-    content: Mapped[str] = mapped_column(sa.Text)
+    content: Mapped[str] = mapped_column(SafeText)
     images: Mapped[list[Any]] = mapped_column(sa.JSON)
     tool_calls: Mapped[list[Any]] = mapped_column(sa.JSON)
-    tool_call_id: Mapped[str | None] = mapped_column(sa.String(255))
-    name: Mapped[str | None] = mapped_column(sa.String(255))
-    thinking: Mapped[str | None] = mapped_column(sa.Text)
+    tool_call_id: Mapped[str | None] = mapped_column(SafeString(255))
+    name: Mapped[str | None] = mapped_column(SafeString(255))
+    thinking: Mapped[str | None] = mapped_column(SafeText)
     thinking_blocks: Mapped[list[Any]] = mapped_column(sa.JSON)
     is_error: Mapped[bool] = mapped_column(sa.Boolean)
     created_at: Mapped[dt.datetime] = mapped_column(_TIME)

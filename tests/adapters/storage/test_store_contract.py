@@ -1,6 +1,8 @@
 """The `ConversationStorePort` contract, run against every store.
 
-A new store joins by adding a factory to ``STORES``; every test then runs against it too.
+A new store joins by adding a factory to ``STORES`` (an async context manager yielding an
+empty store and closing it afterwards); every test then runs against it too. The SQL store of
+the service database runs on SQLite and on PostgreSQL (see ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.storage.memory import InMemoryConversationStore
@@ -20,28 +23,48 @@ from adapters.storage.sqlite import SCHEMA_VERSION, SQLiteConversationStore
 from domain.errors import StorageError
 from domain.messages import ChatMessage, ImageInput, Role, ThinkingBlock, ToolCall
 from domain.ports import ConversationStorePort
+from tests.adapters.storage.conftest import SQLTargets, open_database
 
-StoreFactory = Callable[[Path], Awaitable[ConversationStorePort]]
-
-
-async def _memory(tmp_path: Path) -> ConversationStorePort:
-    return InMemoryConversationStore()
+StoreFactory = Callable[[Path, SQLTargets], AbstractAsyncContextManager[ConversationStorePort]]
 
 
-async def _sqlite(tmp_path: Path) -> ConversationStorePort:
-    return SQLiteConversationStore(tmp_path / "nested" / "conversations.db")
+@contextlib.asynccontextmanager
+async def _memory(tmp_path: Path, targets: SQLTargets) -> AsyncIterator[ConversationStorePort]:
+    yield InMemoryConversationStore()
 
 
-STORES: dict[str, StoreFactory] = {"memory": _memory, "sqlite": _sqlite}
+@contextlib.asynccontextmanager
+async def _sqlite(tmp_path: Path, targets: SQLTargets) -> AsyncIterator[ConversationStorePort]:
+    store = SQLiteConversationStore(tmp_path / "nested" / "conversations.db")
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+def _sql(backend: str) -> StoreFactory:
+    @contextlib.asynccontextmanager
+    async def factory(tmp_path: Path, targets: SQLTargets) -> AsyncIterator[ConversationStorePort]:
+        async with open_database(backend, targets, tmp_path) as db:
+            yield db.messages
+
+    return factory
+
+
+STORES: dict[str, StoreFactory] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+    "sql-sqlite": _sql("sqlite"),
+    "sql-postgres": _sql("postgres"),
+}
 
 
 @pytest.fixture(params=sorted(STORES))
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ConversationStorePort]:
-    made = await STORES[request.param](tmp_path)
-    yield made
-    close = getattr(made, "aclose", None)
-    if close is not None:
-        await close()
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, sql_targets: SQLTargets
+) -> AsyncIterator[ConversationStorePort]:
+    async with STORES[request.param](tmp_path, sql_targets) as made:
+        yield made
 
 
 CALL = ToolCall(id="call_1", name="read", arguments={"file_path": "a.txt", "nested": {"k": [1, 2]}})
@@ -130,20 +153,19 @@ messages = st.one_of(
 
 
 @pytest.mark.parametrize("factory", sorted(STORES))
-@settings(max_examples=25)
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=st.lists(messages, max_size=8))
 def test_any_history_round_trips(
-    factory: str, history: list[ChatMessage], tmp_path_factory: pytest.TempPathFactory
+    factory: str,
+    history: list[ChatMessage],
+    tmp_path_factory: pytest.TempPathFactory,
+    sql_targets: SQLTargets,
 ) -> None:
     async def scenario() -> tuple[ChatMessage, ...]:
-        made = await STORES[factory](tmp_path_factory.mktemp("store"))
-        for message in history:
-            await made.append("h", message)
-        loaded = tuple(await made.load("h"))
-        close = getattr(made, "aclose", None)
-        if close is not None:
-            await close()
-        return loaded
+        async with STORES[factory](tmp_path_factory.mktemp("store"), sql_targets) as made:
+            for message in history:
+                await made.append("h", message)
+            return tuple(await made.load("h"))
 
     assert asyncio.run(scenario()) == tuple(history)
 

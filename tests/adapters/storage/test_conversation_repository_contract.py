@@ -1,0 +1,230 @@
+"""The `ConversationRepositoryPort` contract, on the SQL adapter over SQLite and PostgreSQL.
+
+`claim` is the one-run-per-conversation guard: many concurrent claims, one winner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import attrs
+import pytest
+
+from adapters.storage.sql import Database
+from domain.messages import ChatMessage, ToolCall, ToolDefinition
+from domain.ports import ConversationRepositoryPort
+from domain.service import AgentRecord, ConversationRecord, ConversationStatus, RunStats
+
+pytestmark = pytest.mark.anyio
+
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+
+@attrs.frozen
+class World:
+    ada: str
+    bob: str
+    agent: str
+    other_agent: str
+    bobs_agent: str
+
+
+@pytest.fixture
+def conversations(database: Database) -> ConversationRepositoryPort:
+    return database.conversations
+
+
+@pytest.fixture
+async def world(database: Database) -> World:
+    ada = await database.users.create_user(name="Ada", email="ada@example.org", password_hash=None)
+    bob = await database.users.create_user(name="Bob", email="bob@example.org", password_hash=None)
+    ids = []
+    for owner in (ada.id, ada.id, bob.id):
+        record = AgentRecord(
+            id=uuid.uuid4().hex, owner_id=owner, name="a", ai_backend="fake", created_at=NOW, updated_at=NOW
+        )
+        ids.append((await database.agents.add(record)).id)
+    return World(ada=ada.id, bob=bob.id, agent=ids[0], other_agent=ids[1], bobs_agent=ids[2])
+
+
+def conversation(owner_id: str, agent_id: str, **changes: object) -> ConversationRecord:
+    values: dict[str, object] = {
+        "id": uuid.uuid4().hex,
+        "owner_id": owner_id,
+        "agent_id": agent_id,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+    values.update(changes)
+    return ConversationRecord(**values)  # type: ignore[arg-type]
+
+
+RICH = {
+    "title": "Plans ☃ \x00 \x01json:",
+    "metadata": {"max_turns": 4, "nested": {"list": [1, "two", None]}},
+    "client_tool_schemas": (
+        ToolDefinition(
+            name="get_location", description="where", parameters={"type": "object", "properties": {"x": {}}}
+        ),
+    ),
+    "status": ConversationStatus.WAITING_FOR_TOOL,
+    "run_id": "run-1",
+    "pending_tool_calls": (
+        ToolCall(id="c1", name="get_location", arguments={"precise": True}),
+        ToolCall(id="c2", name="get_location", raw_arguments="{oops", parse_error="invalid JSON"),
+    ),
+    "tool_results": {"c1": {"success": True, "output": "Paris", "error": None}},
+    "error": "a NUL \x00 in an error",
+    "stats": RunStats(turns=2, prompt_tokens=10, completion_tokens=5, total_tokens=15),
+}
+
+
+async def test_an_added_conversation_reads_back_equal(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    made = conversation(world.ada, world.agent, **RICH)
+    assert await conversations.add(made) == made
+    assert await conversations.get(world.ada, made.id) == made
+    assert await conversations.get_any(made.id) == made
+
+
+async def test_another_owners_conversation_is_invisible_but_workers_find_it(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    mine = await conversations.add(conversation(world.ada, world.agent))
+    assert await conversations.get(world.bob, mine.id) is None
+    assert (await conversations.list(world.bob, page=1, per_page=10)).total == 0
+    assert await conversations.delete(world.bob, mine.id) is False
+    assert await conversations.get_any(mine.id) == mine
+    assert await conversations.get_any("missing") is None
+
+
+async def test_listing_is_newest_first_filtered_and_paged(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    first = await conversations.add(conversation(world.ada, world.agent))
+    second = await conversations.add(
+        conversation(world.ada, world.other_agent, status=ConversationStatus.FAILED)
+    )
+    third = await conversations.add(conversation(world.ada, world.agent, status=ConversationStatus.FAILED))
+    await conversations.add(conversation(world.bob, world.bobs_agent))
+    everything = await conversations.list(world.ada, page=1, per_page=10)
+    assert everything.items == (third, second, first)
+    assert everything.total == 3
+    by_agent = await conversations.list(world.ada, agent_id=world.agent, page=1, per_page=10)
+    assert by_agent.items == (third, first)
+    failed = await conversations.list(world.ada, status=ConversationStatus.FAILED, page=1, per_page=10)
+    assert failed.items == (third, second)
+    both = await conversations.list(
+        world.ada, agent_id=world.agent, status=ConversationStatus.FAILED, page=1, per_page=10
+    )
+    assert both.items == (third,)
+    paged = await conversations.list(world.ada, page=2, per_page=2)
+    assert (paged.items, paged.total, paged.page, paged.per_page) == ((first,), 3, 2, 2)
+
+
+async def test_update_replaces_the_record(conversations: ConversationRepositoryPort, world: World) -> None:
+    made = await conversations.add(conversation(world.ada, world.agent))
+    changed = attrs.evolve(made, **RICH)
+    stored = await conversations.update(changed)
+    assert stored == attrs.evolve(changed, updated_at=stored.updated_at)
+    assert stored.updated_at > made.updated_at
+    assert await conversations.get(world.ada, made.id) == stored
+
+
+async def test_claim_takes_an_idle_or_finished_conversation_once(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    made = await conversations.add(
+        conversation(world.ada, world.agent, status=ConversationStatus.FAILED, error="x")
+    )
+    assert await conversations.claim(made.id, "run-1") is True
+    claimed = await conversations.get(world.ada, made.id)
+    assert claimed is not None
+    assert (claimed.status, claimed.run_id, claimed.error) == (ConversationStatus.PROCESSING, "run-1", None)
+    assert await conversations.claim(made.id, "run-2") is False
+    await conversations.update(attrs.evolve(claimed, status=ConversationStatus.WAITING_FOR_TOOL))
+    assert await conversations.claim(made.id, "run-3") is False
+    after = await conversations.get(world.ada, made.id)
+    assert after is not None
+    assert after.run_id == "run-1"
+    await conversations.update(attrs.evolve(after, status=ConversationStatus.COMPLETED))
+    assert await conversations.claim(made.id, "run-4") is True
+    assert await conversations.claim("no-such-conversation", "run-5") is False
+
+
+async def test_many_concurrent_claims_have_exactly_one_winner(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    made = await conversations.add(conversation(world.ada, world.agent))
+    results = await asyncio.gather(*(conversations.claim(made.id, f"run-{n}") for n in range(25)))
+    assert results.count(True) == 1
+    winner = f"run-{results.index(True)}"
+    stored = await conversations.get(world.ada, made.id)
+    assert stored is not None
+    assert stored.run_id == winner
+
+
+async def test_concurrent_claims_from_separate_databases_have_one_winner(
+    database: Database, world: World
+) -> None:
+    """Two processes sharing the database: separate engines, separate connection pools."""
+    made = await database.conversations.add(conversation(world.ada, world.agent))
+    other = Database(database.url, schema=database.sql.schema)
+    try:
+        results = await asyncio.gather(
+            *((database if n % 2 else other).conversations.claim(made.id, f"run-{n}") for n in range(16))
+        )
+    finally:
+        await other.aclose()
+    assert results.count(True) == 1
+
+
+async def test_add_stats_accumulates(conversations: ConversationRepositoryPort, world: World) -> None:
+    made = await conversations.add(conversation(world.ada, world.agent))
+    await asyncio.gather(
+        *(
+            conversations.add_stats(
+                made.id, RunStats(turns=1, prompt_tokens=3, completion_tokens=2, total_tokens=5)
+            )
+            for _ in range(6)
+        )
+    )
+    stored = await conversations.get(world.ada, made.id)
+    assert stored is not None
+    assert stored.stats == RunStats(turns=6, prompt_tokens=18, completion_tokens=12, total_tokens=30)
+
+
+async def test_fail_interrupted_fails_only_processing_conversations(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    running = [await conversations.add(conversation(world.ada, world.agent)) for _ in range(2)]
+    for made in running:
+        assert await conversations.claim(made.id, "r")
+    bobs = await conversations.add(conversation(world.bob, world.bobs_agent))
+    assert await conversations.claim(bobs.id, "r")
+    waiting = await conversations.add(
+        conversation(world.ada, world.agent, status=ConversationStatus.WAITING_FOR_TOOL)
+    )
+    done = await conversations.add(conversation(world.ada, world.agent, status=ConversationStatus.COMPLETED))
+    assert await conversations.fail_interrupted("interrupted by a restart") == 3
+    for made in (*running, bobs):
+        stored = await conversations.get_any(made.id)
+        assert stored is not None
+        assert (stored.status, stored.error) == (ConversationStatus.FAILED, "interrupted by a restart")
+    assert (await conversations.get_any(waiting.id)).status is ConversationStatus.WAITING_FOR_TOOL  # type: ignore[union-attr]
+    assert (await conversations.get_any(done.id)).status is ConversationStatus.COMPLETED  # type: ignore[union-attr]
+    assert await conversations.fail_interrupted("again") == 0
+
+
+async def test_delete_removes_the_record_its_messages_and_events(database: Database, world: World) -> None:
+    made = await database.conversations.add(conversation(world.ada, world.agent))
+    await database.messages.append(made.id, ChatMessage.user("hello"))
+    await database.events.append(made.id, "completed", {"stats": {}})
+    assert await database.conversations.delete(world.ada, made.id) is True
+    assert await database.conversations.get(world.ada, made.id) is None
+    assert tuple(await database.messages.load(made.id)) == ()
+    assert tuple(await database.events.read(made.id)) == ()
+    assert await database.conversations.delete(world.ada, made.id) is False
