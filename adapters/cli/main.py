@@ -75,6 +75,18 @@ def _usage_line(error: click.ClickException, secrets: Sequence[str]) -> str:
     return scrub(f"cw: error: {message}{hint}", secrets)
 
 
+def _replace_unprintable_output() -> None:
+    """Print what the terminal's encoding cannot show as replacement characters, not a crash.
+
+    With ``PYTHONIOENCODING=latin-1`` (or an old locale) an answer in Chinese would otherwise
+    raise UnicodeEncodeError half-way through.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="replace")
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -88,6 +100,7 @@ def main(
         environ: the environment to read instead of the process's (tests, embedding).
         container: a prepared container to use instead of building one from settings.
     """
+    _replace_unprintable_output()
     app = CliApp(environ=environ, container_override=container)
     try:
         result: Any = cli.main(

@@ -64,10 +64,12 @@ class StreamPrinter:
         self._show_thinking = show_thinking
         self._answer_open = False  # text written on stdout without a final newline
         self._thinking_open = False
+        self._reply_text: list[str] = []  # the text of the reply being received, so far
 
     def handle(self, event: RunEvent) -> None:
         """Render one event."""
         if isinstance(event, TextDelta):
+            self._reply_text.append(event.text)
             if self._answer and self._stream and event.text:
                 self._close_thinking()
                 self._out.write(event.text)
@@ -78,14 +80,20 @@ class StreamPrinter:
                 self._err.print(escape(event.text), style="dim italic", end="")
                 self._thinking_open = not event.text.endswith("\n")
         elif isinstance(event, ResponseCompleted):
+            self._reply_text = []
             self._close_thinking()
             if event.response.tool_calls:
                 self._end_answer_line()
         elif isinstance(event, ToolExecutionStarted):
             self._end_answer_line()
-            arguments = _preview(
-                json.dumps(dict(event.call.arguments), ensure_ascii=False), _ARGUMENT_PREVIEW
+            call = event.call
+            # Arguments that are not valid JSON are shown as the model sent them, not as {}.
+            shown = (
+                call.raw_arguments
+                if call.parse_error is not None and call.raw_arguments is not None
+                else json.dumps(dict(call.arguments), ensure_ascii=False)
             )
+            arguments = _preview(shown, _ARGUMENT_PREVIEW)
             self._err.print(f"[dim]→ {escape(event.call.name)}({escape(arguments)})[/dim]")
         elif isinstance(event, ToolExecutionFinished):
             result = event.result
@@ -99,6 +107,16 @@ class StreamPrinter:
                 self._out.write(response.content)
                 self._answer_open = not response.content.endswith("\n")
             self._end_answer_line()
+
+    def interrupted(self) -> str:
+        """End the output of a reply the user interrupted; return the text it had so far.
+
+        The answer line is ended (piped output too), so what comes next starts on its own line.
+        """
+        self._close_thinking()
+        self._end_answer_line()
+        partial, self._reply_text = "".join(self._reply_text), []
+        return partial
 
     def warn(self, text: str) -> None:
         """A note for the user on stderr (normaliser warnings, say)."""
@@ -165,8 +183,9 @@ def run_json(ended: RunEnded, *, system_prompt: str = "") -> dict[str, Any]:
     """The ``--json`` object of a finished run.
 
     ``content``, ``thinking``, ``finish_reason``, ``usage``, ``model`` and ``tool_calls``
-    are those of the final response, as the provider reported them (the run's total is
-    on `RunEnded.usage` for embedding code).
+    are those of the final response, as the provider reported them. ``total_usage`` is the
+    whole run's: every model call added up (`RunEnded.usage`), which is what a run with
+    tools costs.
     ``messages`` are all the messages of the run in order, as the model was sent them: the
     system prompt first (when there is one), then the conversation.
 
@@ -181,6 +200,7 @@ def run_json(ended: RunEnded, *, system_prompt: str = "") -> dict[str, Any]:
         "thinking": response.thinking or None,
         "finish_reason": str(response.finish_reason),
         "usage": usage_json(response.usage),
+        "total_usage": usage_json(ended.usage),
         "model": response.model,
         "tool_calls": [tool_call_json(call) for call in response.tool_calls],
         "messages": [message_json(message) for message in (*system, *ended.messages)],

@@ -23,10 +23,12 @@ from domain.messages import ImageInput
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
+    "IMAGE_FILE_TYPES",
     "image_base64",
     "image_bytes",
     "image_url",
     "is_remote",
+    "media_type_of_file",
     "sniff_media_type",
 ]
 
@@ -74,6 +76,20 @@ def sniff_media_type(data: bytes) -> str | None:
         if brand in (b"heic", b"heix", b"mif1", b"msf1"):
             return "image/heic"
     return None
+
+
+IMAGE_FILE_TYPES = "PNG, JPEG, GIF, WebP, BMP, TIFF, HEIC or AVIF"
+"""The image files whose type we can tell, for messages."""
+
+
+def media_type_of_file(name: str, head: bytes) -> str | None:
+    """The media type of a file from its first bytes, else its extension; ``None`` when neither says.
+
+    Args:
+        name: the file's name or path (for the extension).
+        head: the first bytes of the file (16 are enough).
+    """
+    return sniff_media_type(head) or _EXTENSIONS.get(Path(name).suffix.lower())
 
 
 def is_remote(image: ImageInput) -> bool:

@@ -23,7 +23,6 @@ from domain.errors import (
     ConfigError,
     NotSupportedError,
     PermissionDeniedError,
-    ToolError,
     UnreachableError,
 )
 from tests.e2e.conftest import HF_KEY, Router, hf_environ, lines, text_reply, tool_reply
@@ -83,11 +82,21 @@ def test_run_json_is_exactly_one_object_with_the_documented_keys(
     )
     assert code == 0, err
     data = json.loads(out)  # the whole of stdout is one JSON document
-    assert set(data) == {"content", "thinking", "finish_reason", "usage", "model", "tool_calls", "messages"}
+    assert set(data) == {
+        "content",
+        "thinking",
+        "finish_reason",
+        "usage",
+        "total_usage",
+        "model",
+        "tool_calls",
+        "messages",
+    }
     assert data["content"] == "forty-two"
     assert data["thinking"] is None
     assert data["finish_reason"] == "stop"
     assert data["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+    assert data["total_usage"] == data["usage"]  # one model call
     assert data["tool_calls"] == []
     assert data["messages"] == [
         {"role": "system", "content": "Be terse."},
@@ -158,10 +167,23 @@ def test_tools_never_hand_the_api_key_to_the_model_or_the_output(
 def test_run_without_stream_prints_the_answer_once(
     capsys: pytest.CaptureFixture[str], router: Router, hf_container: Build
 ) -> None:
-    router.stream(text_reply("all at once"))
+    router.json(
+        {
+            "id": "x",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "all at once"},
+                    "finish_reason": "stop",
+                }
+            ],
+        }
+    )
     code, out, _ = run_cw(capsys, ["run", "x", "--no-stream"], hf_container())
     assert code == 0
     assert out == "all at once\n"
+    assert router.bodies()[0]["stream"] is False
 
 
 def test_run_passes_sampling_options(
@@ -291,10 +313,11 @@ def test_a_403_explains_the_token_permission(
     assert len(lines(err)) == 1
 
 
-def test_unknown_tool_is_a_tool_error(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+def test_unknown_tool_is_a_usage_error(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
     code, _, err = run_cw(capsys, ["run", "x", "--tool", "bash"], hf_container())
-    assert code == EXIT_CODES[ToolError]
+    assert code == 2
     assert "bash" in err
+    assert "read, glob, grep" in err
     assert len(lines(err)) == 1
 
 

@@ -172,9 +172,19 @@ def test_printer_in_json_mode_keeps_stdout_empty() -> None:
 
 def test_run_json_has_exactly_the_documented_shape() -> None:
     data = run_json(_ended())
-    assert set(data) == {"content", "thinking", "finish_reason", "usage", "model", "tool_calls", "messages"}
-    # the final response's usage, not the run's total (10/5/15)
+    assert set(data) == {
+        "content",
+        "thinking",
+        "finish_reason",
+        "usage",
+        "total_usage",
+        "model",
+        "tool_calls",
+        "messages",
+    }
+    # the final response's usage, and the run's total (RunEnded.usage) beside it
     assert data["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
+    assert data["total_usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
     assert data["thinking"] is None
     assert data["finish_reason"] == "stop"
     assert [message["role"] for message in data["messages"]] == [
