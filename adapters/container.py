@@ -36,218 +36,48 @@ override it with an ``httpx.MockTransport`` to answer every backend call in proc
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 from dependency_injector import containers, providers
 
 from adapters.environments import environment_config
+from adapters.llm import SPECS, SPECS_BY_NAME, BackendSpec, BuildContext
 from adapters.settings import Settings
 from application.model_config import ModelConfigNormalizer
 from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import RunAgent
 from application.tools import ToolRegistry
 from domain.errors import ConfigError, UnknownBackendError
-from domain.model_config import Capabilities, DriverProfile, NormalizedModelConfig
-from domain.ports import ConversationStorePort, LLMPort, ModelManagementPort, PullProgressCallback
+from domain.ports import ConversationStorePort
 
 __all__ = ["BACKEND_BUILDERS", "BuildContext", "Container", "backend_problem", "build_container"]
 
 
-@attrs.frozen(kw_only=True)
-class BuildContext:
-    """What a backend builder gets: the settings and the shared transports."""
-
-    settings: Settings
-    transport: Any = None
-    """The ``httpx.AsyncBaseTransport`` every HTTP adapter uses; ``None`` means the network."""
-    fake_transport: Callable[[], Any] = attrs.field(default=lambda: None)
-    """Returns the fake backend's `ScriptedTransport` (one per container, shared by its copies)."""
-    on_pull_progress: PullProgressCallback | None = None
-    """Receives the progress of an Ollama "pull if missing" download; ``None``: a log line says why
-    the first chat waits."""
+BACKEND_BUILDERS: Mapping[str, BackendSpec[Any]] = SPECS_BY_NAME
+"""Backend name → its `BackendSpec` (the container builds a registry entry from each)."""
 
 
-BackendBuilder = Callable[[BuildContext], BackendEntry]
-"""Builds the registry entry of one backend."""
+def backend_problem(settings: Settings, name: str) -> str | None:
+    """What keeps backend ``name`` from working with these settings, or ``None`` when nothing.
 
-ProblemCheck = Callable[[Settings], None]
-"""Raises `ConfigError` when the settings cannot work for a backend (no key, a bad URL)."""
-
-
-def _unusable(
-    name: str,
-    driver: str,
-    error: ConfigError,
-    *,
-    profile: DriverProfile,
-    capabilities: Capabilities | None = None,
-    manages_models: bool = False,
-) -> BackendEntry:
-    """An entry for a backend whose settings do not parse: it fails only when used.
-
-    A typo in ``OLLAMA_TIMEOUT`` must not stop someone from using the ``huggingface`` backend.
+    It checks what can be checked without a request: a required API key, a well-formed URL.
     """
-
-    def factory(config: NormalizedModelConfig) -> LLMPort:
-        raise error
-
-    def manager() -> ModelManagementPort:
-        raise error
-
-    return BackendEntry(
-        name=name,
-        driver=driver,
-        factory=factory,
-        model_manager=manager if manages_models else None,
-        capabilities=capabilities,
-        profile=profile,
-    )
+    spec = SPECS_BY_NAME.get(name)
+    return None if spec is None else spec.problem(settings.environ)
 
 
-def _huggingface(context: BuildContext) -> BackendEntry:
-    from adapters.llm.huggingface import HuggingFaceLLM
-    from adapters.llm.huggingface.profile import PROFILE
-
-    try:
-        hf = context.settings.huggingface()
-    except ConfigError as error:
-        return _unusable(
-            "huggingface",
-            "huggingface",
-            error,
-            capabilities=HuggingFaceLLM.capabilities_flags,
-            profile=PROFILE,
-        )
-
-    def factory(config: NormalizedModelConfig) -> LLMPort:
-        return HuggingFaceLLM(settings=hf, config=config, transport=context.transport, name="huggingface")
-
-    return BackendEntry(
-        name="huggingface",
-        driver="huggingface",
-        factory=factory,
-        settings={"model": hf.model, "timeout": hf.timeout, "provider": hf.provider},
-        capabilities=HuggingFaceLLM.capabilities_flags,
-        profile=PROFILE,
-    )
+def _backend_entry(spec: BackendSpec[Any], settings: Settings, context: BuildContext) -> BackendEntry:
+    return spec.entry(settings.environ, context)
 
 
-def _check_huggingface(settings: Settings) -> None:
-    settings.huggingface().validate()
-
-
-def _openai(context: BuildContext) -> BackendEntry:
-    from adapters.llm.openai import OpenAILLM
-    from adapters.llm.openai.profile import PROFILE
-
-    try:
-        openai = context.settings.openai()
-    except ConfigError as error:
-        return _unusable(
-            "openai", "openai", error, capabilities=OpenAILLM.capabilities_flags, profile=PROFILE
-        )
-
-    def factory(config: NormalizedModelConfig) -> LLMPort:
-        return OpenAILLM(settings=openai, config=config, transport=context.transport, name="openai")
-
-    return BackendEntry(
-        name="openai",
-        driver="openai",
-        factory=factory,
-        settings=openai.backend_settings(),
-        capabilities=OpenAILLM.capabilities_flags,
-        profile=PROFILE,
-    )
-
-
-def _check_openai(settings: Settings) -> None:
-    settings.openai().validate()
-
-
-def _claude(context: BuildContext) -> BackendEntry:
-    from adapters.llm.anthropic import AnthropicLLM
-    from adapters.llm.anthropic.profile import PROFILE
-
-    try:
-        claude = context.settings.claude()
-    except ConfigError as error:
-        return _unusable(
-            "claude", "anthropic", error, capabilities=AnthropicLLM.capabilities_flags, profile=PROFILE
-        )
-
-    def factory(config: NormalizedModelConfig) -> LLMPort:
-        return AnthropicLLM(settings=claude, config=config, transport=context.transport, name="claude")
-
-    return BackendEntry(
-        name="claude",
-        driver="anthropic",
-        factory=factory,
-        settings=claude.backend_settings(),
-        capabilities=AnthropicLLM.capabilities_flags,
-        profile=PROFILE,
-    )
-
-
-def _check_claude(settings: Settings) -> None:
-    settings.claude().validate()
-
-
-def _ollama(context: BuildContext) -> BackendEntry:
-    from adapters.llm.ollama import OllamaLLM, OllamaModelManager
-    from adapters.llm.ollama.profile import PROFILE
-
-    try:
-        ollama = context.settings.ollama()
-    except ConfigError as error:
-        return _unusable(
-            "ollama",
-            "ollama",
-            error,
-            capabilities=OllamaLLM.capabilities_flags,
-            manages_models=True,
-            profile=PROFILE,
-        )
-
-    def factory(config: NormalizedModelConfig) -> LLMPort:
-        return OllamaLLM(
-            config=config,
-            settings=ollama,
-            name="ollama",
-            transport=context.transport,
-            on_pull_progress=context.on_pull_progress,
-        )
-
-    def manager() -> ModelManagementPort:
-        return OllamaModelManager(ollama, transport=context.transport)
-
-    return BackendEntry(
-        name="ollama",
-        driver="ollama",
-        factory=factory,
-        settings={"model": ollama.model, "timeout": ollama.timeout},
-        model_manager=manager,
-        capabilities=OllamaLLM.capabilities_flags,
-        profile=PROFILE,
-    )
-
-
-def _check_ollama(settings: Settings) -> None:
-    settings.ollama()
-
-
-def _fake(context: BuildContext) -> BackendEntry:
-    from adapters.llm.fake import FakeLLM
-    from adapters.llm.fake_spec import PROFILE
-
-    def factory(config: NormalizedModelConfig) -> LLMPort:
-        return FakeLLM(config=config, name="fake", transport=context.fake_transport())
-
-    return BackendEntry(
-        name="fake", driver="fake", factory=factory, capabilities=FakeLLM.capabilities_flags, profile=PROFILE
-    )
+def _entry_factories(settings: Any, context: Any) -> dict[str, Any]:
+    """One ``Factory`` of a registry entry per spec, for the container's `FactoryAggregate`."""
+    return {
+        spec.name: providers.Factory(_backend_entry, spec=spec, settings=settings, context=context)
+        for spec in SPECS
+    }
 
 
 def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:
@@ -256,51 +86,18 @@ def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:
     return ScriptedTransport(tuple(script), wire=wire or "openai")
 
 
-BACKEND_BUILDERS: Mapping[str, BackendBuilder] = {
-    "huggingface": _huggingface,
-    "ollama": _ollama,
-    "openai": _openai,
-    "claude": _claude,
-    "fake": _fake,
-}
-"""Backend name → how to build its registry entry. Adapters are imported only when built."""
-
-_PROBLEM_CHECKS: Mapping[str, ProblemCheck] = {
-    "huggingface": _check_huggingface,
-    "ollama": _check_ollama,
-    "openai": _check_openai,
-    "claude": _check_claude,
-}
-
-
-def backend_problem(settings: Settings, name: str) -> str | None:
-    """What keeps backend ``name`` from working with these settings, or ``None`` when nothing.
-
-    It checks what can be checked without a request: a required API key, a well-formed URL.
-    """
-    check = _PROBLEM_CHECKS.get(name)
-    if check is None:
-        return None
-    try:
-        check(settings)
-    except ConfigError as error:
-        return error.message
-    return None
-
-
 def _backend_registry(
     settings: Settings,
     names: Sequence[str],
     default_backend: str | None,
     normalizer: ModelConfigNormalizer,
-    transport: Any,
-    fake_transport: Callable[[], Any],
-    on_pull_progress: PullProgressCallback | None = None,
+    entries: Any,
 ) -> BackendRegistry:
-    unknown = [name for name in names if name not in BACKEND_BUILDERS]
+    """The registry of backends ``names``; ``entries(name)`` builds each entry (a `FactoryAggregate`)."""
+    unknown = [name for name in names if name not in entries.providers]
     if unknown:
         raise ConfigError(
-            f"no adapter is known for backend(s) {', '.join(unknown)}; known: {', '.join(BACKEND_BUILDERS)}"
+            f"no adapter is known for backend(s) {', '.join(unknown)}; known: {', '.join(entries.providers)}"
         )
     if default_backend is None and settings.default_backend not in names:
         error = UnknownBackendError(settings.default_backend, names)
@@ -311,14 +108,8 @@ def _backend_registry(
         )
         error.args = (error.message,)
         raise error
-    context = BuildContext(
-        settings=settings,
-        transport=transport,
-        fake_transport=fake_transport,
-        on_pull_progress=on_pull_progress,
-    )
     return BackendRegistry(
-        [BACKEND_BUILDERS[name](context) for name in names],
+        [entries(name) for name in names],
         default_backend=default_backend or settings.default_backend,
         normalizer=normalizer,
     )
@@ -389,15 +180,24 @@ class Container(containers.DeclarativeContainer):
     """A callback receiving each `ModelPullProgress` of an Ollama "pull if missing" download
     (``cw run`` draws it on stderr); ``None``: a warning in the log says why the first chat waits."""
 
+    build_context = providers.Factory(
+        BuildContext,
+        transport=http_transport,
+        fake_transport=fake_transport.provider,
+        on_pull_progress=pull_progress,
+    )
+    """What every backend's adapters are built with: the transports and the pull-progress callback."""
+
+    backend_entries = providers.FactoryAggregate(**_entry_factories(settings, build_context))
+    """Backend name → a factory of its registry entry, one per spec in `adapters.llm.SPECS`."""
+
     backends = providers.Singleton(
         _backend_registry,
         settings=settings,
         names=config.backends,
         default_backend=config.default_backend,
         normalizer=normalizer,
-        transport=http_transport,
-        fake_transport=fake_transport.provider,
-        on_pull_progress=pull_progress,
+        entries=backend_entries,
     )
     """The `BackendRegistry`: one entry (adapter factory) per configured backend."""
 

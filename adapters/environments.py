@@ -17,7 +17,8 @@ from domain.errors import ConfigError
 
 __all__ = ["ENVIRONMENTS", "environment_config"]
 
-_ALL_BACKENDS = ("huggingface", "ollama", "openai", "claude", "fake")
+_ALL_BACKENDS = None
+"""``backends: None`` registers every backend of `adapters.llm.SPECS`, in its order."""
 
 ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
@@ -55,4 +56,9 @@ def environment_config(name: str) -> dict[str, Any]:
         raise ConfigError(
             f"unknown environment {name!r}; set CW_ENV to one of {', '.join(ENVIRONMENTS)}"
         ) from None
-    return {key: (list(value) if isinstance(value, tuple) else value) for key, value in values.items()}
+    config = {key: (list(value) if isinstance(value, tuple) else value) for key, value in values.items()}
+    if config.get("backends") is None:
+        from adapters.llm import SPECS  # imported here: the backends' settings import this module
+
+        config["backends"] = [spec.name for spec in SPECS]
+    return config

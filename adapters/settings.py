@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,13 +47,29 @@ DEFAULT_BACKEND = "huggingface"
 """The backend used when ``AI_BACKEND`` is not set."""
 
 
-BACKEND_ENV_PREFIXES: Mapping[str, str] = {
-    "huggingface": "HUGGINGFACE",
-    "ollama": "OLLAMA",
-    "openai": "OPENAI",
-    "claude": "ANTHROPIC",
-}
-"""The prefix of each backend's variables (``HUGGINGFACE_BASE_URL``, ``OLLAMA_MODEL``…)."""
+class _BackendPrefixes(Mapping[str, str]):
+    """Backend name → the prefix of its variables, read from `adapters.llm.SPECS` on first use.
+
+    Lazy because the backends' settings modules import this one.
+    """
+
+    def _table(self) -> dict[str, str]:
+        from adapters.llm import SPECS
+
+        return {spec.name: spec.env_prefix.rstrip("_") for spec in SPECS if spec.env_prefix is not None}
+
+    def __getitem__(self, name: str) -> str:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+BACKEND_ENV_PREFIXES: Mapping[str, str] = _BackendPrefixes()
+"""The prefix of each backend's variables (``HUGGINGFACE_BASE_URL``, ``OLLAMA_MODEL``…), from its spec."""
 
 _SECRET_NAME = re.compile(r"(API_KEY|_KEY|TOKEN|SECRET|PASSWORD|BILL_TO)$", re.IGNORECASE)
 _ENV_ALIASES = {"prod": "production", "production": "production", "test": "test", "testing": "test"}

@@ -65,9 +65,17 @@ def _no_network_but_loopback(
     yield
 
 
+def _scrubbed_prefixes() -> tuple[str, ...]:
+    from adapters.llm import SPECS
+
+    backends = tuple(spec.env_prefix for spec in SPECS if spec.env_prefix)
+    return (*backends, "AI_BACKEND", "CW_", "HF_")
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never see the developer's real keys or backend choice."""
+    """Tests never see the developer's real keys or backend choice (every spec's variables)."""
+    prefixes = _scrubbed_prefixes()
     for key in list(os.environ):
-        if key.startswith(("HUGGINGFACE_", "OLLAMA_", "OPENAI_", "ANTHROPIC_", "AI_BACKEND", "CW_", "HF_")):
+        if key.startswith(prefixes):
             monkeypatch.delenv(key, raising=False)

@@ -53,7 +53,7 @@ import httpx
 
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
-from adapters.llm.fake_spec import PROFILE
+from adapters.llm.fake_spec import CAPABILITIES, PROFILE
 from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
 from domain.errors import LLMError
@@ -329,9 +329,7 @@ class FakeLLM:
         max_retries: the real adapter's retries; retried requests take the next step.
     """
 
-    capabilities_flags: ClassVar[Capabilities] = Capabilities(
-        streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
-    )
+    capabilities_flags: ClassVar[Capabilities] = CAPABILITIES
     """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
 
     def __init__(

@@ -151,10 +151,13 @@ def test_env_example_documents_every_variable_the_backends_read() -> None:
 
     example = (REPO / ".env.example").read_text()
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, flags=re.MULTILINE))
+    from adapters.llm import SPECS
+
+    prefixes = "|".join(spec.env_prefix for spec in SPECS if spec.env_prefix)
     read_by_code: set[str] = set()
     for source in (REPO / "adapters" / "llm").rglob("settings.py"):
         text = source.read_text()
-        quoted = set(re.findall(r"[\"'`]((?:HUGGINGFACE|OLLAMA|OPENAI|ANTHROPIC)_[A-Z_]+)[\"'`]", text))
+        quoted = set(re.findall(rf"[\"'`]((?:{prefixes})[A-Z_]+)[\"'`]", text))
         constants = set(re.findall(r"^([A-Z_]+)\s*[:=]", text, flags=re.MULTILINE))
         read_by_code |= quoted - constants
     assert read_by_code, "the backends' settings modules were not found"

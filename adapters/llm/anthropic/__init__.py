@@ -1,19 +1,29 @@
 """The Anthropic Claude backend, registered as ``claude``: the Messages API over HTTP.
 
 `wire` holds the pure mapping of requests, replies and stream events; `AnthropicSettings`
-reads the ``ANTHROPIC_*`` variables; `AnthropicLLM` does the I/O on the shared engine.
-The container wires it as::
-
-    settings = AnthropicSettings.from_env(environ)
-    BackendEntry(
-        name="claude",
-        driver="anthropic",
-        factory=lambda config: AnthropicLLM(settings=settings, config=config),
-        settings=settings.backend_settings(),
-    )
+reads the ``ANTHROPIC_*`` variables; `AnthropicLLM` does the I/O on the shared engine;
+`SPEC` registers them as the ``claude`` backend running the ``anthropic`` driver (see
+`adapters.llm.SPECS`).
 """
 
 from adapters.llm.anthropic.client import AnthropicLLM
+from adapters.llm.anthropic.profile import PROFILE
 from adapters.llm.anthropic.settings import AnthropicSettings
+from adapters.llm.spec import BackendSpec
 
-__all__ = ["AnthropicLLM", "AnthropicSettings"]
+__all__ = ["SPEC", "AnthropicLLM", "AnthropicSettings"]
+
+SPEC: BackendSpec[AnthropicSettings] = BackendSpec(
+    name="claude",
+    title="Anthropic Claude",
+    driver="anthropic",
+    env_prefix="ANTHROPIC_",
+    settings=AnthropicSettings,
+    build=lambda settings, config, io: AnthropicLLM(
+        settings=settings, config=config, transport=io.transport, name="claude"
+    ),
+    model_settings=AnthropicSettings.backend_settings,
+    capabilities=AnthropicLLM.capabilities_flags,
+    profile=PROFILE,
+)
+"""The ``claude`` backend."""
