@@ -67,12 +67,24 @@ def _print_error(line: str) -> None:
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
-def _usage_line(error: click.ClickException, secrets: Sequence[str]) -> str:
+def _usage_line(error: click.ClickException, secrets: Sequence[str], argv: Sequence[str] | None) -> str:
     """A usage error as one line, like every other error, with where to find the right usage."""
     message = " ".join(error.format_message().split())
     context = getattr(error, "ctx", None)
-    hint = f" (see '{context.command_path} --help')" if context is not None else ""
+    if context is not None:
+        hint = f" (see '{context.command_path} --help')"
+    elif isinstance(error, click.UsageError):  # the parser raises some (a value missing) without one
+        hint = f" (see '{_command_path(argv)} --help')"
+    else:
+        hint = ""
     return scrub(f"cw: error: {message}{hint}", secrets)
+
+
+def _command_path(argv: Sequence[str] | None) -> str:
+    """``cw`` and the subcommand named in ``argv``, if any."""
+    words = list(argv) if argv is not None else sys.argv[1:]
+    command = next((word for word in words if not word.startswith("-")), None)
+    return f"cw {command}" if command in cli.commands else "cw"
 
 
 def _replace_unprintable_output() -> None:
@@ -116,7 +128,7 @@ def main(
         if isinstance(error, _NO_ARGS_IS_HELP):  # bare `cw`: the help is the answer
             error.show()
         else:
-            _print_error(_usage_line(error, app.secrets()))
+            _print_error(_usage_line(error, app.secrets(), argv))
         return error.exit_code
     except AgentError as error:
         _print_error(error_line(error, app.secrets()))
