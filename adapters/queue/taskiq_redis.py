@@ -96,6 +96,8 @@ class RedisQueueSettings:
     """Seconds a worker's claim on a run lasts without renewal (renewed every third of it)."""
     connect_timeout: float = 2.0
     """Seconds to wait for Redis before answering that the queue is unavailable."""
+    cancel_wait: float = 5.0
+    """The most seconds `TaskiqRedisRunQueue.cancel` waits for a running run to record its end."""
 
     @property
     def stream(self) -> str:
@@ -247,6 +249,9 @@ def _unavailable(settings: RedisQueueSettings, exc: BaseException) -> QueueUnava
 class TaskiqRedisRunQueue:
     """The API side: send runs to the workers and stop them wherever they run."""
 
+    spans_processes: bool = attrs.field(init=False, default=True)
+    """Runs execute in worker processes: an API process starting must not fail them as interrupted."""
+
     settings: RedisQueueSettings
     _broker: _RunStreamBroker = attrs.field(init=False)
     _redis: Redis = attrs.field(init=False)
@@ -280,9 +285,24 @@ class TaskiqRedisRunQueue:
             run_id = raw.decode() if isinstance(raw, bytes) else str(raw)
             await self._redis.set(self.settings.cancel_key(run_id), "1", ex=_MARKER_TTL)
             await self._redis.publish(self.settings.cancel_channel, run_id)
+            await self._wait_for_end(conversation_id, run_id)
         except (*_UNAVAILABLE, RedisError) as exc:
             raise _unavailable(self.settings, exc) from exc
         return True
+
+    async def _wait_for_end(self, conversation_id: str, run_id: str) -> None:
+        """While a worker holds the run, wait (``cancel_wait`` at most) until it recorded the end,
+        as the in-process queue does: the caller then finds the conversation ``cancelled``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.cancel_wait
+        while loop.time() < deadline:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(self.settings.run_key(conversation_id))
+            pipe.exists(self.settings.lease_key(run_id))
+            current, leased = await pipe.execute()
+            if current is None or current.decode() != run_id or not leased:
+                return  # ended, replaced, or still queued (its worker cancels it when it starts)
+            await asyncio.sleep(0.02)
 
     async def aclose(self) -> None:
         await self._broker.shutdown()
