@@ -1,0 +1,148 @@
+"""`create_app`: the Chinese Worker API v1 (FastAPI) over a built `Service`.
+
+Routes parse, call one use case and map the result; every failure leaves as JSON through the
+one table in `_STATUS` — never a traceback, never a secret (messages are scrubbed of every
+configured secret as a last line of defence). The app does not own the service: whoever built
+it (``cw serve``, a test) closes it. The web page, when installed, is mounted at ``/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from adapters.cli.errors import scrub
+from adapters.http import agents, auth, backends, conversations
+from adapters.http.deps import API_PREFIX, ForbiddenError, UnauthorizedError
+from adapters.http.schemas import ErrorOut, ValidationErrorOut
+from adapters.service import Service
+from application.service.errors import ConflictError, NotFoundError, ValidationFailedError
+from domain.errors import (
+    AgentError,
+    ConfigError,
+    LLMError,
+    ModelNotFoundError,
+    NotSupportedError,
+    QueueUnavailableError,
+    StorageError,
+    UnknownBackendError,
+)
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_log = logging.getLogger("cw.http")
+
+_STATUS: Mapping[type[AgentError], int] = {
+    ValidationFailedError: 422,
+    NotFoundError: 404,
+    UnknownBackendError: 404,
+    ModelNotFoundError: 404,
+    ConflictError: 409,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    NotSupportedError: 400,
+    ConfigError: 400,
+    LLMError: 502,
+    QueueUnavailableError: 503,
+    StorageError: 503,
+}
+"""`AgentError` subclass → HTTP status; a subclass takes its nearest listed ancestor's."""
+
+_COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Not supported by this backend"},
+    401: {"model": ErrorOut, "description": "Missing or invalid token"},
+    403: {"model": ErrorOut, "description": "Not allowed"},
+    404: {"model": ErrorOut, "description": "Not found (also another user's data)"},
+    409: {"model": ErrorOut, "description": "Conflicts with the current state"},
+    413: {"model": ErrorOut, "description": "Body over 10 MiB"},
+    422: {"model": ValidationErrorOut, "description": "Invalid input"},
+    502: {"model": ErrorOut, "description": "The AI backend failed"},
+    503: {"model": ErrorOut, "description": "Try again shortly"},
+}
+
+
+def status_for(error: AgentError) -> int:
+    for cls in type(error).__mro__:
+        status = _STATUS.get(cls)
+        if status is not None:
+            return status
+    return 500
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def create_app(service: Service) -> FastAPI:
+    """The API app over ``service`` (built and closed by the caller)."""
+    app = FastAPI(
+        title="Chinese Worker API",
+        version="1.0",
+        description="Agents, conversations with background runs streamed over SSE, client tools.",
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.service = service
+    secrets = tuple(service.settings.secrets())
+
+    def error_response(status: int, message: str, **extra: Any) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(
+            {"message": scrub(_one_line(message), secrets), **extra}, status_code=status, headers=headers
+        )
+
+    @app.exception_handler(AgentError)
+    async def agent_error(request: Request, error: AgentError) -> JSONResponse:
+        status = status_for(error)
+        if isinstance(error, ValidationFailedError):
+            errors = {
+                field: [scrub(m, secrets) for m in messages] for field, messages in error.errors.items()
+            }
+            return error_response(422, error.message, errors=errors)
+        if isinstance(error, NotSupportedError) and "model" in error.message.lower():
+            return error_response(400, "This backend does not support model management")
+        if status == 500:
+            _log.error("unmapped error on %s %s: %s", request.method, request.url.path, type(error).__name__)
+        return error_response(status, error.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors: dict[str, list[str]] = {}
+        for item in error.errors():
+            location = [
+                str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "header")
+            ]
+            field = ".".join(location) or "body"
+            errors.setdefault(field, []).append(str(item.get("msg", "is invalid")))
+        first = next(iter(errors.items()))
+        return error_response(422, f"{first[0]}: {first[1][0]}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        messages = {
+            404: "no such endpoint; the API lives under /api/v1 (see /docs)",
+            405: "this endpoint does not take that method",
+            413: f"the request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB",
+        }
+        message = messages.get(error.status_code, str(error.detail))
+        return error_response(error.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        _log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
+        return error_response(500, "the server failed unexpectedly; the error was logged")
+
+    for router in (auth.router, backends.router, agents.router, conversations.router):
+        app.include_router(router, prefix=API_PREFIX, responses=_COMMON_RESPONSES)
+    _mount_web(app)
+    return app
+
+
+def _mount_web(app: FastAPI) -> None:
+    """The web page at ``/`` (issue 11 adds ``adapters.web.mount_web``)."""

@@ -1,0 +1,311 @@
+"""`ExecuteRun`: the `RunHandler` that runs the agent loop for a `RunJob` and logs its events.
+
+Wherever a job executes (an asyncio task of ``cw serve``, a worker process), this is what it
+does: load the conversation and its agent, run `RunAgent` on the stored history, write each
+event to the `EventLogPort` as it comes, then record how the run ended. The conversation's
+record is updated *before* the event that announces it, so a client reacting to
+``completed`` or ``tool_request`` finds the conversation ready for its next request.
+
+Exactly one terminal event (``completed``, ``failed``, ``cancelled`` or ``max_turns``) ends
+every run, or a ``tool_request`` when it pauses for client tools; a cancelled task (stop,
+SIGTERM) still records ``cancelled`` before the cancellation propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from application.registry import BackendRegistry
+from application.run_agent import RunAgent
+from application.service.agents import to_runtime_agent
+from application.service.client_tools import ClientToolRunner
+from application.service.clock import now
+from application.service.events import event_payload, stats_payload, tool_requests_payload
+from domain.events import (
+    ResponseCompleted,
+    RunEnded,
+    RunStatus,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallStarted,
+)
+from domain.messages import ToolCall, Usage
+from domain.ports import (
+    AgentRepositoryPort,
+    ConversationRepositoryPort,
+    ConversationStorePort,
+    EventLogPort,
+    ToolRunnerPort,
+)
+from domain.service import ConversationRecord, ConversationStatus, EventType, RunJob, RunStats
+
+__all__ = ["ExecuteRun", "record_run_end"]
+
+_TERMINAL: Mapping[RunStatus, tuple[ConversationStatus, EventType]] = {
+    RunStatus.COMPLETED: (ConversationStatus.COMPLETED, EventType.COMPLETED),
+    RunStatus.MAX_TURNS: (ConversationStatus.MAX_TURNS, EventType.MAX_TURNS),
+    RunStatus.FAILED: (ConversationStatus.FAILED, EventType.FAILED),
+    RunStatus.CANCELLED: (ConversationStatus.CANCELLED, EventType.CANCELLED),
+}
+
+
+async def record_run_end(
+    conversations: ConversationRepositoryPort,
+    events: EventLogPort,
+    conversation_id: str,
+    run_id: str | None,
+    status: RunStatus,
+    *,
+    stats: RunStats,
+    error: str | None = None,
+    pending: tuple[ToolCall, ...] = (),
+) -> bool:
+    """Record how run ``run_id`` ended: the record first, then the event announcing it.
+
+    Nothing is written (``False``) when the run no longer owns the conversation (someone
+    already recorded its end, or the conversation was deleted).
+    """
+    current = await conversations.get_any(conversation_id)
+    if current is None or not current.status.busy or current.run_id != run_id:
+        return False
+    if status is RunStatus.WAITING_FOR_TOOL:
+        await conversations.update(
+            attrs.evolve(
+                current,
+                status=ConversationStatus.WAITING_FOR_TOOL,
+                pending_tool_calls=pending,
+                tool_results={},
+                error=None,
+                updated_at=now(),
+            )
+        )
+        await conversations.add_stats(conversation_id, stats)
+        totals = await _totals(conversations, conversation_id)
+        await events.append(conversation_id, EventType.STATUS_CHANGED, {"status": "waiting_for_tool"})
+        await events.append(
+            conversation_id,
+            EventType.TOOL_REQUEST,
+            {"tool_requests": tool_requests_payload(pending), "stats": stats_payload(totals)},
+        )
+        return True
+    conversation_status, event_type = _TERMINAL[status]
+    await conversations.update(
+        attrs.evolve(
+            current,
+            status=conversation_status,
+            pending_tool_calls=(),
+            tool_results={},
+            error=error,
+            updated_at=now(),
+        )
+    )
+    await conversations.add_stats(conversation_id, stats)
+    totals = await _totals(conversations, conversation_id)
+    data: dict[str, Any] = {"status": conversation_status.value, "stats": stats_payload(totals)}
+    if error is not None:
+        data["error"] = error
+    await events.append(conversation_id, event_type, data)
+    return True
+
+
+async def _totals(conversations: ConversationRepositoryPort, conversation_id: str) -> RunStats:
+    record = await conversations.get_any(conversation_id)
+    return record.stats if record is not None else RunStats()
+
+
+@attrs.define
+class ExecuteRun:
+    """Runs one `RunJob` to its end (a `RunHandler`).
+
+    Attributes:
+        conversations: the conversations' records (status, pending calls, stats).
+        agents: the stored agents.
+        messages: the conversations' messages; the run continues from them.
+        events: where every event of the run is written.
+        backends: resolves the agent's backend.
+        tools: the server's builtin tools (``None``: no workspace configured).
+        max_turns: the model calls a run may make unless the conversation says otherwise.
+    """
+
+    conversations: ConversationRepositoryPort
+    agents: AgentRepositoryPort
+    messages: ConversationStorePort
+    events: EventLogPort
+    backends: BackendRegistry
+    tools: ToolRunnerPort | None = None
+    max_turns: int = 25
+
+    async def __call__(self, job: RunJob) -> None:
+        conversation = await self.conversations.get_any(job.conversation_id)
+        if (
+            conversation is None
+            or conversation.run_id != job.run_id
+            or conversation.status is not ConversationStatus.PROCESSING
+        ):
+            return  # stopped before it started, or a stale delivery
+        if job.attempt > 1:
+            await self.events.append(job.conversation_id, EventType.RETRY, {"attempt": job.attempt})
+        agent = await self.agents.get(conversation.owner_id, conversation.agent_id)
+        if agent is None:
+            await self._end(job, RunStatus.FAILED, RunStats(), "the conversation's agent no longer exists")
+            return
+        client = tuple(conversation.client_tool_schemas)
+        runner = ClientToolRunner(self.tools, client)
+        run_agent = RunAgent(
+            backends=self.backends,
+            store=self.messages,
+            tools=runner,
+            max_turns=_max_turns(conversation, self.max_turns),
+        )
+        outbox = _Outbox(self.events, job.conversation_id)
+        tally = _Tally()
+        stream = run_agent.stream(
+            to_runtime_agent(agent, extra_tools=[tool.name for tool in client]),
+            None,
+            conversation_id=job.conversation_id,
+        )
+        try:
+            ended: RunEnded | None = None
+            try:
+                async with contextlib.aclosing(stream):
+                    async for event in stream:
+                        if isinstance(event, RunEnded):
+                            ended = event
+                            continue
+                        tally.see(event)
+                        payload = event_payload(event, runner.client_names)
+                        if payload is not None:
+                            outbox.put(*payload)
+            except asyncio.CancelledError:
+                # Stopped (the stop endpoint, SIGTERM): record it, then let the cancellation go on.
+                with contextlib.suppress(Exception):
+                    await outbox.flush()
+                await self._end(job, RunStatus.CANCELLED, tally.stats(cancelled=True), None)
+                raise
+            await outbox.flush()
+            if ended is None:  # pragma: no cover - RunAgent always ends with RunEnded
+                await self._end(job, RunStatus.FAILED, tally.stats(), "the run ended without a result")
+                return
+            stats = RunStats(
+                turns=ended.turns,
+                prompt_tokens=ended.usage.prompt_tokens,
+                completion_tokens=ended.usage.completion_tokens,
+                total_tokens=ended.usage.total_tokens,
+            )
+            error = (
+                ended.error.message if ended.error is not None and ended.status is RunStatus.FAILED else None
+            )
+            await self._end(job, ended.status, stats, error, ended.pending_tool_calls)
+        finally:
+            await outbox.aclose()
+
+    async def _end(
+        self,
+        job: RunJob,
+        status: RunStatus,
+        stats: RunStats,
+        error: str | None,
+        pending: tuple[ToolCall, ...] = (),
+    ) -> None:
+        await record_run_end(
+            self.conversations,
+            self.events,
+            job.conversation_id,
+            job.run_id,
+            status,
+            stats=stats,
+            error=error,
+            pending=pending,
+        )
+
+
+def _max_turns(conversation: ConversationRecord, default: int) -> int:
+    value = conversation.metadata.get("max_turns")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else default
+
+
+class _Tally:
+    """Turns and usage seen so far, for a run that is cancelled before its `RunEnded`."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.usage = Usage()
+        self.mid_turn = False
+
+    def see(self, event: object) -> None:
+        if isinstance(event, ResponseCompleted):
+            self.turns += 1
+            self.usage = self.usage + event.response.usage
+            self.mid_turn = False
+        elif isinstance(event, TextDelta | ThinkingDelta | ToolCallStarted):
+            self.mid_turn = True
+
+    def stats(self, *, cancelled: bool = False) -> RunStats:
+        turns = self.turns + (1 if cancelled and self.mid_turn else 0)
+        return RunStats(
+            turns=turns,
+            prompt_tokens=self.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens,
+            total_tokens=self.usage.total_tokens,
+        )
+
+
+class _Outbox:
+    """Writes a run's events in order on a task of its own, so a slow log never slows the model
+    stream: text chunks that pile up while a write is in flight are merged into one event."""
+
+    def __init__(self, log: EventLogPort, conversation_id: str) -> None:
+        self._log = log
+        self._conversation_id = conversation_id
+        self._items: list[tuple[EventType, dict[str, Any]]] = []
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task = asyncio.create_task(self._write())
+
+    def put(self, type: EventType, data: dict[str, Any]) -> None:
+        if self._task.done():
+            self._task.result()  # the log failed: raise its error in the run
+        last = self._items[-1] if self._items else None
+        if (
+            last is not None
+            and type is EventType.TEXT_CHUNK
+            and last[0] is EventType.TEXT_CHUNK
+            and last[1]["type"] == data["type"]
+        ):
+            self._items[-1] = (type, {**last[1], "chunk": last[1]["chunk"] + data["chunk"]})
+        else:
+            self._items.append((type, data))
+        self._idle.clear()
+        self._ready.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._items:
+                type, data = self._items.pop(0)
+                await self._log.append(self._conversation_id, type, data)
+            if not self._items:
+                self._idle.set()
+
+    async def flush(self) -> None:
+        """Wait until every event put so far is written; raises the log's error if it failed."""
+        while not self._idle.is_set() and not self._task.done():
+            idle = asyncio.ensure_future(self._idle.wait())
+            try:
+                await asyncio.wait({idle, self._task}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                idle.cancel()
+        if self._task.done():
+            self._task.result()
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
