@@ -38,7 +38,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from adapters.cli import demo, models, run, serve
+    from adapters.cli import db, demo, models, run, serve
 
     for command in (
         run.run,
@@ -50,6 +50,8 @@ def _register_commands() -> None:
         models.show,
         models.ps,
         demo.demo,
+        db.db,
+        db.token,
         serve.serve,
     ):
         cli.add_command(command)

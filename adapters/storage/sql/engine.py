@@ -116,15 +116,15 @@ class SQLEngine:
             reason = self.reason(exc)
             if duplicate is not None and ("unique" in reason.lower() or "duplicate key" in reason.lower()):
                 raise DuplicateError(duplicate) from exc
-            raise StorageError(f"could not {action} in the database ({self.description}): {reason}") from exc
+            raise StorageError(f"could not {action} ({self.description}): {reason}") from exc
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise self.error(action, exc) from exc
 
     def error(self, action: str, exc: BaseException) -> StorageError:
         """The `StorageError` for ``exc``, raised while doing ``action``."""
         return StorageError(
-            f"could not {action} in the database ({self.description}): {self.reason(exc)}; "
-            "check CW_DATABASE_URL and that the database is reachable and migrated (cw db upgrade)"
+            f"could not {action} ({self.description}): {self.reason(exc)}; "
+            "check CW_DATABASE_URL, that the database is reachable, and that it is migrated (cw db upgrade)"
         )
 
     def reason(self, exc: BaseException) -> str:
