@@ -145,4 +145,7 @@ def create_app(service: Service) -> FastAPI:
 
 
 def _mount_web(app: FastAPI) -> None:
-    """The web page at ``/`` (issue 11 adds ``adapters.web.mount_web``)."""
+    """The web page at ``/`` and its files under ``/static`` (`adapters.web.mount_web`)."""
+    from adapters.web import mount_web
+
+    mount_web(app)
