@@ -70,8 +70,20 @@ class Service:
     """Set when the server shuts down: open streams end."""
 
     async def recover(self) -> int:
-        """Mark conversations a crash left ``processing`` as failed; how many there were."""
+        """Mark conversations a crash left ``processing`` as failed; how many there were.
+
+        Not with a queue spanning processes: their runs execute on workers, which outlive this
+        process (the queue delivers a dead worker's runs again, or ends them failed).
+        """
+        if getattr(self.queue, "spans_processes", False):
+            return 0
         return await self.db.conversations.fail_interrupted(INTERRUPTED_BY_RESTART)
+
+    @property
+    def queue_description(self) -> str | None:
+        """Where runs execute when not in this process (``cw serve`` prints it)."""
+        describe = getattr(self.queue, "describe", None)
+        return describe() if callable(describe) else None
 
     async def stop_runs(self) -> None:
         """Cancel the runs in flight (each ends ``cancelled`` with its event) and take no more."""
@@ -178,7 +190,7 @@ async def build_service(
         queue, custom_events = await queue_factory(handler)
         events = custom_events or events
     elif queue_url:
-        queue, events = await _queue_and_events(queue_url, handler, db)
+        queue, events = await _queue_and_events(queue_url, handler, db, settings)
     else:
         queue = InProcessRunQueue(handler, max_concurrent=max_runs)
     execute = ExecuteRun(
@@ -258,10 +270,9 @@ def _memory_store() -> Any:
 
 
 async def _queue_and_events(
-    queue_url: str, handler: RunHandler, db: Database
+    queue_url: str, handler: RunHandler, db: Database, settings: Settings
 ) -> tuple[RunQueuePort, EventLogPort]:
-    """The run queue and event log for a queue URL (the scale-out adapters plug in here)."""
-    raise ConfigError(
-        f"CW_QUEUE_URL is set but this build has no queue adapter for it ({queue_url.split('://')[0]}://); "
-        "unset it to run everything in this process"
-    )
+    """The run queue and event log for a queue URL: Taskiq on Redis, events on Redis Streams."""
+    from adapters.queue.wiring import open_queue_and_events, queue_settings
+
+    return await open_queue_and_events(queue_settings(queue_url, settings.environ), db)

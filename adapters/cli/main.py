@@ -38,7 +38,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from adapters.cli import db, demo, models, run, serve
+    from adapters.cli import cluster, db, demo, models, run, serve, worker
 
     for command in (
         run.run,
@@ -53,6 +53,8 @@ def _register_commands() -> None:
         db.db,
         db.token,
         serve.serve,
+        worker.worker,
+        cluster.cluster,
     ):
         cli.add_command(command)
 

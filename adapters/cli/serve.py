@@ -27,13 +27,20 @@ __all__ = ["serve"]
 @click.option(
     "--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
 )
+@click.option(
+    "--queue",
+    "queue_url",
+    metavar="URL",
+    default=None,
+    help="Send runs to `cw worker` processes through this Redis run queue [env: CW_QUEUE_URL].",
+)
 @click.pass_obj
-def serve(app: CliApp, host: str, port: int) -> None:
+def serve(app: CliApp, host: str, port: int, queue_url: str | None) -> None:
     """Serve the HTTP API (/api/v1) on the database CW_DATABASE_URL names."""
-    asyncio.run(_serve(app, host, port))
+    asyncio.run(_serve(app, host, port, queue_url))
 
 
-async def _serve(app: CliApp, host: str, port: int) -> None:
+async def _serve(app: CliApp, host: str, port: int, queue_url: str | None = None) -> None:
     import uvicorn
 
     from adapters.http import create_app
@@ -44,7 +51,7 @@ async def _serve(app: CliApp, host: str, port: int) -> None:
     db = Database(database_url(settings.get("CW_DATABASE_URL")))
     try:
         await db.upgrade()
-        service = await build_service(settings, db=db, container=app.container_override)
+        service = await build_service(settings, db=db, container=app.container_override, queue_url=queue_url)
     except BaseException:
         await db.aclose()
         raise
@@ -64,6 +71,8 @@ async def _serve(app: CliApp, host: str, port: int) -> None:
         shown_host = f"[{host}]" if ":" in host else host
         _say(f"Chinese Worker API on http://{shown_host}:{port}/api/v1 (OpenAPI docs at /docs)")
         _say(f"Database: {db.describe()}")
+        if service.queue_description:
+            _say(f"Runs: {service.queue_description}")
         if interrupted:
             _say(f"Marked {interrupted} conversation(s) left running by a previous stop as failed.")
         _say("Press Ctrl-C to stop.")

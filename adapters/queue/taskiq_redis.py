@@ -262,6 +262,11 @@ class TaskiqRedisRunQueue:
         self._broker.register_task(_never_called_here, task_name=TASK_NAME)
         self._redis = _redis(self.settings)
 
+    def describe(self) -> str:
+        """Where the runs go, for people (no password)."""
+        where = redis_location(self.settings.url)
+        return f"cw worker processes via Redis at {where} (prefix {self.settings.prefix})"
+
     async def submit(self, job: RunJob) -> None:
         try:
             if not self._group_ready:
