@@ -80,10 +80,10 @@ def _entry_factories(settings: Any, context: Any) -> dict[str, Any]:
     }
 
 
-def _fake_transport(script: Iterable[Any], wire: str | None) -> Any:
+def _fake_transport(script: Iterable[Any], wire: str | None, echo: bool | None = None) -> Any:
     from adapters.llm.fake import ScriptedTransport
 
-    return ScriptedTransport(tuple(script), wire=wire or "openai")
+    return ScriptedTransport(tuple(script), wire=wire or "openai", echo=bool(echo))
 
 
 def _backend_registry(
@@ -173,8 +173,12 @@ class Container(containers.DeclarativeContainer):
     fake_script: providers.Object[Any] = providers.Object(())
     """The fake backend's script (``AIResponse``s and scripted failures), served in order."""
 
-    fake_transport = providers.Singleton(_fake_transport, script=fake_script, wire=config.fake_wire)
-    """The fake backend's `ScriptedTransport`; ``container.fake_transport().add(...)`` adds steps."""
+    fake_transport = providers.Singleton(
+        _fake_transport, script=fake_script, wire=config.fake_wire, echo=config.fake_echo
+    )
+    """The fake backend's `ScriptedTransport`; ``container.fake_transport().add(...)`` adds steps.
+    With ``config.fake_echo`` (``production``) a request the script has no step for is answered
+    with an echo of the last user message instead of an error."""
 
     pull_progress: providers.Object[Any] = providers.Object(None)
     """A callback receiving each `ModelPullProgress` of an Ollama "pull if missing" download

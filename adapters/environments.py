@@ -29,6 +29,8 @@ ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "default_backend": None,
                 "store": "memory",
                 "max_turns": 25,
+                # `cw run --backend fake hi` answers "hi": an echo once the script (empty) runs out.
+                "fake_echo": True,
             }
         ),
         "test": MappingProxyType(
@@ -37,6 +39,8 @@ ENVIRONMENTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
                 "default_backend": "fake",
                 "store": "memory",
                 "max_turns": 25,
+                # Tests script every reply: one request too many is an error, not an echo.
+                "fake_echo": False,
             }
         ),
     }

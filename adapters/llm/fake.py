@@ -18,7 +18,11 @@ next step, so retries can be scripted too):
 - `Truncated(response, after, drop)` — ``after`` chunks, then the stream just ends (or
   the connection drops, with ``drop=True``).
 
-When the script runs out, the next call raises `FakeScriptExhaustedError` (an `LLMError`).
+When the script runs out, the next call raises `FakeScriptExhaustedError` (an `LLMError`),
+unless the fake was made with ``echo=True``: it then answers every further request with
+`echo_response` — the last user message, word for word, streamed when the request asks for a
+stream, with estimated usage. That is the ``fake`` backend of ``cw run --backend fake`` (the
+``production`` environment) and of ``cw fake-server``.
 ``fake.requests`` holds every JSON request body sent, in order.
 
 Wire formats are pluggable. This module registers ``openai``; another backend registers
@@ -58,7 +62,7 @@ from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
 from domain.errors import LLMError
 from domain.events import StreamEvent
-from domain.messages import AIResponse, ChatMessage, ToolDefinition
+from domain.messages import AIResponse, ChatMessage, ToolDefinition, Usage
 from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "MidStreamError",
     "ScriptedTransport",
     "Truncated",
+    "echo_response",
     "register_wire",
     "script_handler",
     "wire_for",
@@ -232,18 +237,68 @@ class _ChunkStream(httpx.AsyncByteStream):
             self._record.disconnected.set()
 
 
+def _text_of(content: Any) -> str:
+    """The text of a message's content: a string, or the text parts of a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text") or "")
+            for part in content
+            if isinstance(part, Mapping) and part.get("type") in ("text", "input_text")
+        )
+    return ""
+
+
+def echo_response(body: Any) -> AIResponse:
+    """The reply of an echoing fake: the last user message of ``body``, word for word.
+
+    Works on the request bodies of every wire format (OpenAI-compatible, Anthropic and
+    Ollama all send ``messages`` with ``role`` and a string or a list of text parts). Usage is
+    estimated like the real backends' estimate: one token per four characters.
+    """
+    messages = body.get("messages") if isinstance(body, Mapping) else None
+    messages = messages if isinstance(messages, list) else []
+    objects = [m for m in messages if isinstance(m, Mapping)]
+    texts = [_text_of(m.get("content")) for m in objects]
+    users = [text for m, text in zip(objects, texts, strict=True) if m.get("role") == "user"]
+    text = next((t for t in reversed(users) if t), "") or "(there is no user message to echo)"
+    system = body.get("system") if isinstance(body, Mapping) else None
+    prompt_chars = sum(len(t) for t in texts) + len(_text_of(system))
+    prompt_tokens = max(1, math.ceil(prompt_chars / 4))
+    completion_tokens = max(1, math.ceil(len(text) / 4))
+    model = body.get("model") if isinstance(body, Mapping) else None
+    return AIResponse(
+        content=text,
+        model=model if isinstance(model, str) and model else FAKE_MODEL,
+        usage=Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        ),
+    )
+
+
 class ScriptedTransport(httpx.AsyncBaseTransport):
     """An ``httpx`` transport that answers each request with the next scripted step.
+
+    Args:
+        script: the steps, one per request.
+        wire: the wire format to render them in.
+        echo: once the script runs out, answer with `echo_response` instead of failing.
 
     Attributes:
         calls: every request received (method, path, headers, body; ``disconnected`` is set
             when the client closed a reply before its end).
     """
 
-    def __init__(self, script: Iterable[FakeStep] = (), *, wire: str | FakeWire = "openai") -> None:
+    def __init__(
+        self, script: Iterable[FakeStep] = (), *, wire: str | FakeWire = "openai", echo: bool = False
+    ) -> None:
         self.wire = wire if isinstance(wire, FakeWire) else wire_for(wire)
         self._script: collections.deque[FakeStep] = collections.deque(script)
         self._served = 0
+        self.echo = echo
         self.calls: list[RecordedRequest] = []
 
     @property
@@ -267,6 +322,8 @@ class ScriptedTransport(httpx.AsyncBaseTransport):
             FakeScriptExhaustedError: no step is left.
         """
         if not self._script:
+            if self.echo:
+                return self.wire.render(echo_response(body), body)
             raise FakeScriptExhaustedError(_exhausted_message(self._served), backend="fake")
         self._served += 1
         return self.wire.render(self._script.popleft(), body)
@@ -292,13 +349,14 @@ class ScriptedTransport(httpx.AsyncBaseTransport):
 
 
 def script_handler(
-    steps: Iterable[FakeStep], *, wire: str | FakeWire = "openai"
+    steps: Iterable[FakeStep], *, wire: str | FakeWire = "openai", echo: bool = False
 ) -> Callable[[RecordedRequest], ScriptedResponse]:
     """A `ScriptedServer` handler serving ``steps`` in order, rendered in ``wire``.
 
-    When the steps run out the server answers 410 with a message saying so.
+    When the steps run out the server answers 410 with a message saying so, or, with
+    ``echo``, echoes the last user message (`echo_response`).
     """
-    transport = ScriptedTransport(steps, wire=wire)
+    transport = ScriptedTransport(steps, wire=wire, echo=echo)
 
     def handle(request: RecordedRequest) -> ScriptedResponse:
         try:
@@ -327,6 +385,7 @@ class FakeLLM:
         transport: a `ScriptedTransport` to use instead of one built from ``script``
             (copies from `with_config` share it).
         max_retries: the real adapter's retries; retried requests take the next step.
+        echo: once the script runs out, echo the last user message (see `echo_response`).
     """
 
     capabilities_flags: ClassVar[Capabilities] = CAPABILITIES
@@ -341,8 +400,11 @@ class FakeLLM:
         name: str = "fake",
         transport: ScriptedTransport | None = None,
         max_retries: int = 2,
+        echo: bool = False,
     ) -> None:
-        self.transport = transport if transport is not None else ScriptedTransport(script, wire=wire)
+        self.transport = (
+            transport if transport is not None else ScriptedTransport(script, wire=wire, echo=echo)
+        )
         if transport is not None and script:
             self.transport.add(*script)
         self.name = name

@@ -374,3 +374,52 @@ def test_a_terminal_that_is_not_utf8_gets_replacement_characters_not_a_crash() -
     assert b"Traceback" not in result.stderr
     assert b"?" in result.stdout  # the Chinese of the demo's poem, as the terminal can show it
     assert b"I'll read both files at the same time." in result.stdout
+
+
+# --- the fake backend out of the box -------------------------------------------------------------
+
+
+def _cw(*argv: str | bytes, **env: str) -> Any:
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AI_", "CW_", "HUGGINGFACE_"))}
+    return subprocess.run(
+        [sys.executable, "-c", _CW, *argv],
+        env={**clean, "PYTHONIOENCODING": "utf-8", **env},
+        capture_output=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_listed_fake_backend_answers_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cw(capsys, ["run", "--backend", "fake", "hello there"], environ={})
+    assert code == 0, err
+    assert out == "hello there\n"
+    code, out, err = run_cw(capsys, ["run", "--backend", "fake", "--json", "how much?"], environ={})
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["content"] == "how much?"
+    assert data["usage"]["completion_tokens"] > 0
+    assert data["total_usage"] == data["usage"]
+
+
+def test_chat_on_the_fake_backend_echoes_each_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("one\ntwo — ça va\n"))
+    code, out, err = run_cw(capsys, ["chat", "--backend", "fake"], environ={})
+    assert code == 0, err
+    assert out == "one\ntwo — ça va\n"
+
+
+def test_argv_bytes_that_are_not_utf8_reach_the_model_replaced() -> None:
+    result = _cw("run", "--backend", "fake", b"\xff abc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "\ufffd abc\n".encode()
+    warnings = result.stderr.decode().splitlines()
+    assert len(warnings) == 1
+    assert "UTF-8" in warnings[0]
