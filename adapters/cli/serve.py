@@ -34,14 +34,36 @@ __all__ = ["serve"]
     default=None,
     help="Send runs to `cw worker` processes through this Redis run queue [env: CW_QUEUE_URL].",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Offline demo: the fake backend, loopback Hugging Face and Ollama stand-ins, a demo user "
+    "and agents; prints a link that signs in.",
+)
 @click.pass_obj
-def serve(app: CliApp, host: str, port: int, queue_url: str | None) -> None:
-    """Serve the HTTP API (/api/v1) on the database CW_DATABASE_URL names."""
-    asyncio.run(_serve(app, host, port, queue_url))
+def serve(app: CliApp, host: str, port: int, queue_url: str | None, demo: bool) -> None:
+    """Serve the HTTP API (/api/v1) and the web app (/) on the database CW_DATABASE_URL names."""
+    asyncio.run(_serve(app, host, port, queue_url, demo=demo))
 
 
-async def _serve(app: CliApp, host: str, port: int, queue_url: str | None = None) -> None:
+async def _serve(
+    app: CliApp,
+    host: str,
+    port: int,
+    queue_url: str | None = None,
+    *,
+    demo: bool = False,
+    welcome: Any = None,
+) -> None:
     import uvicorn
+
+    if demo:
+        from adapters.web.demo import serve_demo
+
+        async with serve_demo(app.settings()) as setup:
+            demo_app = CliApp(settings=setup.settings, container_override=setup.container)
+            await _serve(demo_app, host, port, queue_url, welcome=setup.welcome)
+        return
 
     from adapters.http import create_app
     from adapters.service import build_service
@@ -70,11 +92,15 @@ async def _serve(app: CliApp, host: str, port: int, queue_url: str | None = None
         server = _Server(config, service)
         shown_host = f"[{host}]" if ":" in host else host
         _say(f"Chinese Worker API on http://{shown_host}:{port}/api/v1 (OpenAPI docs at /docs)")
+        _say(f"Web app on http://{shown_host}:{port}/")
         _say(f"Database: {db.describe()}")
         if service.queue_description:
             _say(f"Runs: {service.queue_description}")
         if interrupted:
             _say(f"Marked {interrupted} conversation(s) left running by a previous stop as failed.")
+        if welcome is not None:
+            for line in await welcome(db, f"http://{shown_host}:{port}/"):
+                _say(line)
         _say("Press Ctrl-C to stop.")
         await server.serve()
     finally:

@@ -359,6 +359,17 @@ class ChatView {
     this.reply = null;
     this.setBusy(false);
     this.remember({ runStart: null, count: null });
+    this.countMessages();
+  }
+
+  /** How many messages the server holds now (the replay point of the next run). */
+  async countMessages() {
+    try {
+      const conversation = await api(`/conversations/${encodeURIComponent(this.id)}`);
+      this.messageCount = (conversation.messages || []).length;
+    } catch {
+      /* the count only matters for a reload in the middle of the next run */
+    }
   }
 
   /** Show the client tool requests of a paused run; resume the stream once all are answered. */
@@ -393,6 +404,8 @@ class ChatView {
         pending.delete(id);
         if (pending.size === 0) {
           this.setStatus("processing");
+          await this.countMessages();
+          this.remember({ runStart: this.last, count: this.messageCount });
           this.follow();
         }
       };
@@ -469,11 +482,16 @@ class ChatView {
       return; // the text stays in the box
     }
     this.input.value = "";
-    this.remember({ runStart: this.last, count: this.messageCount + 1 });
+    // The stream URL says where this run's events start (?after=N): trust it over any id
+    // this tab remembers, which another tab's runs may have left behind.
+    const streamUrl = accepted?.stream_url;
+    const after = streamUrl ? new URL(streamUrl, window.location.href).searchParams.get("after") : null;
+    this.last = after === null ? null : Number(after);
     this.messageCount += 1;
+    this.remember({ runStart: this.last, count: this.messageCount });
     this.addUser(content);
     this.setStatus("processing");
-    this.follow(accepted?.stream_url);
+    this.follow(streamUrl);
   }
 
   async stop() {
@@ -493,24 +511,31 @@ class ChatView {
     const messages = conversation.messages || [];
     const saved = this.saved();
     const status = conversation.status;
-    if (conversation.last_event_id !== undefined && conversation.last_event_id !== null) {
-      this.last = Number(conversation.last_event_id);
-    } else if (saved.last !== undefined) this.last = saved.last;
-    // Reloaded in the middle of a run this tab started: show the messages from before the
-    // run and replay the run's own events, so its partial reply is neither lost nor doubled.
-    const replay = status === "processing" && saved.runStart !== undefined && saved.count !== null && saved.count !== undefined;
-    this.messageCount = replay ? saved.count : messages.length;
-    this.renderMessages(replay ? messages.slice(0, saved.count) : messages);
-    if (replay) this.last = saved.runStart;
+    let shown = messages;
+    this.last = null; // null: the server starts the stream at its latest run
+    if (status === "processing") {
+      if (Number.isInteger(saved.runStart) && Number.isInteger(saved.count) && saved.count <= messages.length) {
+        // This tab started the run: show the messages from before it and replay the run's
+        // own events, so its partial reply is neither lost nor doubled.
+        shown = messages.slice(0, saved.count);
+        this.last = saved.runStart;
+      } else {
+        // Another tab's run: the server replays the latest run; show what came before it.
+        const lastUser = messages.map((message) => message.role).lastIndexOf("user");
+        shown = lastUser === -1 ? messages : messages.slice(0, lastUser + 1);
+      }
+    }
+    this.messageCount = shown.length;
+    this.renderMessages(shown);
     this.setStatus(status);
-    const usage = conversation.usage || conversation.token_usage;
-    if (usage && (usage.total_tokens || 0) > 0 && !BUSY.has(status)) this.note(`Conversation so far — ${describeUsage(usage)}`, "usage");
+    const usage = conversation.usage;
+    if (usage && (usage.total_tokens || 0) > 0 && !BUSY.has(status)) {
+      this.note(`Conversation so far — ${describeUsage(usage)}`, "usage");
+    }
     if (status === "failed" && conversation.error) this.note(`The last run failed: ${conversation.error}`, "error");
     this.setBusy(BUSY.has(status));
-    if (status === "waiting_for_tool") {
-      const requests = conversation.tool_requests || conversation.pending_tool_requests || conversation.pending_tool_calls || [];
-      this.askClient(requests.filter((request) => !(conversation.tool_results || {})[callId(request)]));
-    } else if (status === "processing") this.follow();
+    if (status === "waiting_for_tool") this.askClient(conversation.tool_requests || []);
+    else if (status === "processing") this.follow();
     this.input.focus();
   }
 
