@@ -11,11 +11,14 @@ back as an error `ToolResult` that says what happened and what to send instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import enum
 import functools
 import inspect
 import json
 import re
+import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
@@ -42,7 +45,8 @@ class RegisteredTool:
 
     Attributes:
         definition: what the model is shown.
-        function: the callable (sync functions run in a worker thread).
+        function: the callable (sync functions run in a daemon thread of their own, so a
+            blocking one never holds up cancellation or shutdown).
         timeout: seconds a call may take, or ``None`` for no limit.
         converters: per-argument conversions from JSON values (enum members).
     """
@@ -254,11 +258,11 @@ class ToolRegistry:
         if tool.is_async:
             awaitable: Awaitable[Any] = tool.function(**kwargs)
         else:
-            awaitable = asyncio.to_thread(functools.partial(tool.function, **kwargs))
+            awaitable = _in_daemon_thread(functools.partial(tool.function, **kwargs))
         if tool.timeout is None:
             value = await awaitable
         else:
-            # A sync tool that overruns keeps its worker thread until it returns by itself;
+            # A sync tool that overruns keeps its daemon thread until it returns by itself;
             # the model is told at once and the run goes on.
             scope = asyncio.timeout(tool.timeout)
             try:
@@ -285,6 +289,40 @@ class ToolRegistry:
         if limit is None or len(text) <= limit:
             return text
         return text[:limit] + f"\n… (output cut: {len(text) - limit} more characters)"
+
+
+async def _in_daemon_thread(call: Callable[[], Any]) -> Any:
+    """Run a blocking ``call`` in a daemon thread of its own and await its result.
+
+    Not ``asyncio.to_thread``: the loop's default executor is joined when the loop shuts down
+    (``asyncio.run`` waits for it), so a tool stuck in a blocking call would hold up Ctrl-C,
+    a stop or a service's shutdown forever. Awaiting this is cancellable at once; the thread,
+    if still running, is abandoned and cannot keep the process alive.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(error: BaseException | None, value: Any) -> None:
+        if future.done():
+            return  # cancelled meanwhile: nobody waits for this result
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def work() -> None:
+        try:
+            value = context.run(call)
+        except BaseException as exc:  # handed to the awaiting task, like to_thread does
+            outcome: tuple[BaseException | None, Any] = (exc, None)
+        else:
+            outcome = (None, value)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=work, name="cw-tool", daemon=True).start()
+    return await future
 
 
 def _render(value: Any) -> str:

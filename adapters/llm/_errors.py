@@ -7,7 +7,9 @@ person can act on. Keeping the classification here, free of ``httpx``, lets ever
 share it and lets tests cover it without a network.
 
 Server bodies are untrusted text: they are truncated and any secret-looking token
-(``hf_…``, ``sk-…``, ``Bearer …``) is redacted before it goes into a message.
+(``hf_…``, ``sk-…``, ``Bearer …``) is redacted before it goes into a message; a key of
+another shape is caught by `scrub_error`, which the HTTP engine applies with the configured
+secrets to every error it raises.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +42,8 @@ __all__ = [
     "error_from_stream_payload",
     "parse_retry_after",
     "redact_secrets",
+    "scrub_error",
+    "scrub_text",
 ]
 
 MAX_DETAIL_CHARS = 500
@@ -82,6 +86,29 @@ _STATUS_TEXT = {
 def redact_secrets(text: str) -> str:
     """Replace anything that looks like an API key or bearer token with ``[REDACTED]``."""
     return _SECRET.sub("[REDACTED]", text)
+
+
+_MIN_SECRET_CHARS = 4
+
+
+def scrub_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every value of ``secrets`` (4 characters or more) replaced by ``***``."""
+    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET_CHARS}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def scrub_error(error: LLMError, secrets: Iterable[str]) -> LLMError:
+    """``error`` with every secret value removed from its message (its ``str``, ``repr`` and ``args``).
+
+    A server may echo what it was sent ("Incorrect API key provided: …") in any shape, so the
+    configured values themselves are replaced, not just the shapes `redact_secrets` knows.
+    """
+    message = scrub_text(error.message, secrets)
+    if message != error.message:
+        error.message = message
+        error.args = (message,)
+    return error
 
 
 def _truncate(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
@@ -175,7 +202,7 @@ def _decode_body(body: bytes | str | Any) -> Any:
             return None
         try:
             return json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return stripped
     return body
 

@@ -62,6 +62,21 @@ The pieces, and how a backend uses them:
     for in-stream errors and truncation; ``partial()`` returns an `AIResponse` of what has
     arrived so far.
 
+``StreamLimits`` (``adapters.llm._limits``)
+    What one reply may make us hold: every body is read through one decoder that counts
+    decoded bytes (gzip and deflate are inflated a bounded step at a time, so a bomb never
+    lands in memory whole); a body over ``max_body_bytes`` or an error body over
+    ``max_error_body_bytes`` is a `StreamError` naming the cap. Decoders cap lines and events.
+
+Secrets: an engine is given the secrets it must never repeat (its API key, and every secret
+configured); every `LLMError` it raises is scrubbed of them, whatever a server echoed. A
+header value ``httpx`` refuses (a key with a control character or non-ASCII) is a
+`ConfigError` that never quotes the value, and never retried. A base URL with ``user:pass@``
+is refused (httpx would swap the key for Basic auth and echo it).
+
+TLS: without a test transport, `build_client` gives a client whose SSL context is built
+once per process, on the first https request; a plain-http client never builds one.
+
 The sleep function and the random source are injectable so tests never wait.
 """
 
@@ -69,14 +84,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+import ssl
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 import attrs
 import httpx
 
-from adapters.llm._errors import error_for_status, parse_retry_after
+from adapters.llm._errors import error_for_status, parse_retry_after, scrub_error
+from adapters.llm._limits import StreamLimits
 from domain.errors import (
     ConfigError,
     LLMError,
@@ -93,6 +112,7 @@ __all__ = [
     "RetryPolicy",
     "StatusFailure",
     "StreamDecoder",
+    "StreamLimits",
     "build_client",
     "default_status_error",
     "error_for_status",
@@ -222,15 +242,88 @@ def build_client(
     """An ``httpx.AsyncClient`` whose timeouts are the connect and idle clocks.
 
     The read timeout is the idle clock: httpx applies it to every read, so on a stream it
-    bounds the silence between two chunks rather than the whole reply.
+    bounds the silence between two chunks rather than the whole reply. Without a
+    ``transport``, the network one shares one SSL context per process, built on first use.
+
+    Raises:
+        ConfigError: the base URL carries a user name or password, or a header value cannot
+            be sent (a control character or non-ASCII in a key); the message never quotes it.
     """
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx_timeout(clocks),
-        transport=transport,
-        headers=dict(headers or {}),
-        follow_redirects=False,
+    refuse_userinfo(base_url)
+    try:
+        return httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx_timeout(clocks),
+            transport=transport if transport is not None else _LazyTLSTransport(),
+            headers=dict(headers or {}),
+            follow_redirects=False,
+        )
+    except (UnicodeEncodeError, httpx.LocalProtocolError):
+        pass
+    raise _bad_header_error(None)
+
+
+def refuse_userinfo(base_url: str, *, variable: str | None = None) -> None:
+    """Refuse a base URL with ``user:pass@``: httpx would send Basic auth instead of the key.
+
+    Raises:
+        ConfigError: the URL carries a user name or password (never quoted).
+    """
+    try:
+        userinfo = httpx.URL(base_url).userinfo
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return  # left to the URL checks that explain a malformed URL
+    if userinfo:
+        where = variable or "the base URL"
+        raise ConfigError(
+            f"{where} must not contain a user name or password (user:pass@host); "
+            "remove them and set the API key variable instead"
+        )
+
+
+def _bad_header_error(backend: str | None) -> ConfigError:
+    prefix = f"{backend}: " if backend else ""
+    return ConfigError(
+        f"{prefix}a request header could not be sent: a value (usually the API key) holds a "
+        "control character, a space or non-ASCII text; set the key again exactly as issued"
     )
+
+
+@functools.cache
+def shared_ssl_context() -> ssl.SSLContext:
+    """The process's one verifying SSL context (certifi's roots, as httpx builds it), built once.
+
+    Loading the roots blocks for tens of milliseconds: once per process, not per run.
+    """
+    return httpx.create_ssl_context()
+
+
+@functools.cache
+def _no_tls_context() -> ssl.SSLContext:
+    """A context for clients that only speak plain http: cheap, and it trusts nothing."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+class _LazyTLSTransport(httpx.AsyncBaseTransport):
+    """The network transport, with the shared SSL context taken only for an https request."""
+
+    def __init__(self) -> None:
+        self._plain: httpx.AsyncHTTPTransport | None = None
+        self._tls: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            if self._tls is None:
+                self._tls = httpx.AsyncHTTPTransport(verify=shared_ssl_context())
+            return await self._tls.handle_async_request(request)
+        if self._plain is None:
+            self._plain = httpx.AsyncHTTPTransport(verify=_no_tls_context())
+        return await self._plain.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self._plain, self._tls):
+            if transport is not None:
+                await transport.aclose()
 
 
 def httpx_timeout(clocks: Clocks) -> httpx.Timeout:
@@ -288,10 +381,15 @@ def map_http_errors(
         ConfigError: the URL is not usable (bad scheme, malformed).
     """
     extra: dict[str, Any] = {"backend": backend, "model": model, "provider": provider}
+    bad_header = False
     try:
         yield
     except LLMError:
         raise
+    except (httpx.LocalProtocolError, UnicodeEncodeError):
+        # httpx quotes the offending header (the key) in its message: never let it travel,
+        # not even as the cause. Raised below, outside this handler, so it has no context.
+        bad_header = True
     except httpx.ConnectTimeout as exc:
         seconds = _timeout_seconds(exc, clocks, "connect")
         raise LLMTimeoutError(
@@ -366,11 +464,17 @@ def map_http_errors(
         ) from exc
     except httpx.HTTPError as exc:
         raise UnreachableError(f"{backend}: HTTP failure talking to {_host(exc)} ({exc})", **extra) from exc
+    if bad_header:
+        raise _bad_header_error(backend)
 
 
 def _attach_partial(error: LLMError, partial: AIResponse | None) -> None:
     if error.partial is None and partial is not None:
         error.partial = partial
+
+
+def _as_secrets(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value for value in values if value)
 
 
 @attrs.define(kw_only=True)
@@ -385,6 +489,8 @@ class HTTPEngine:
         status_error: builds the error for a non-2xx reply.
         sleep: awaited for back-off delays (tests inject a recorder).
         rand: the jitter source, returning a float in ``[0, 1)``.
+        limits: the caps on bodies (and, through the decoders, lines and events).
+        secrets: values no error may repeat (the API key, every configured secret).
     """
 
     backend: str
@@ -394,6 +500,8 @@ class HTTPEngine:
     status_error: StatusErrorHook = default_status_error
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rand: Callable[[], float] = random.random
+    limits: StreamLimits = attrs.field(factory=StreamLimits)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, converter=_as_secrets)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -438,10 +546,50 @@ class HTTPEngine:
     def _mapped(self, model: str | None, **kwargs: Any) -> contextlib.AbstractContextManager[None]:
         return map_http_errors(self.backend, model=model, clocks=self.clocks, **kwargs)
 
+    async def _read_body(self, response: httpx.Response, model: str | None, *, error_body: bool) -> bytes:
+        """The decoded body, read a bounded step at a time and refused past its cap."""
+        cap = self.limits.max_error_body_bytes if error_body else self.limits.max_body_bytes
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in _decoded(response, self.backend):
+            size += len(chunk)
+            if size > cap:
+                raise self._over_cap(
+                    "max_error_body_bytes" if error_body else "max_body_bytes",
+                    model,
+                    status=response.status_code,
+                )
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def _over_cap(
+        self,
+        field: str,
+        model: str | None,
+        *,
+        status: int | None = None,
+        partial: AIResponse | None = None,
+    ) -> StreamError:
+        cap = getattr(self.limits, field)
+        what = "error body" if field == "max_error_body_bytes" else "reply body"
+        status_text = f" (HTTP {status})" if status is not None else ""
+        return StreamError(
+            f"{self.backend}: the {what}{status_text} exceeded the {cap}-byte limit after "
+            f"decompression; the server is broken or hostile (raise {StreamLimits.variable(field)} "
+            "if it is neither)",
+            backend=self.backend,
+            status=status,
+            model=model,
+            partial=partial,
+        )
+
+    def _scrubbed(self, error: LLMError) -> LLMError:
+        return scrub_error(error, self.secrets)
+
     async def _raise_for_status(self, response: httpx.Response, model: str | None) -> None:
         if response.status_code < 400:
             return
-        body = await response.aread()
+        body = await self._read_body(response, model, error_body=True)
         error = self.status_error(
             StatusFailure(
                 backend=self.backend,
@@ -479,14 +627,19 @@ class HTTPEngine:
             try:
                 with self._mapped(model):
                     async with self._timeout(deadline):
-                        response = await self.client.request(
+                        request = self.client.build_request(
                             method, url, json=json, headers=headers, timeout=self._whole_reply_timeout()
                         )
-                        await self._raise_for_status(response, model)
-                return response
+                        response = await self.client.send(request, stream=True)
+                        try:
+                            await self._raise_for_status(response, model)
+                            body = await self._read_body(response, model, error_body=False)
+                        finally:
+                            await response.aclose()
+                return _read_response(response, body)
             except LLMError as error:
                 if not await self._pause(error, attempt, deadline):
-                    raise
+                    raise self._scrubbed(error) from error.__cause__
                 attempt += 1
 
     async def request_json(
@@ -506,15 +659,26 @@ class HTTPEngine:
         response = await self.request(method, url, json=json, headers=headers, model=model)
         try:
             return response.json(), response
+        except RecursionError:
+            pass  # raised below, outside the handler, without the deep traceback
         except ValueError as exc:
             snippet = response.text[:200]
-            raise StreamError(
-                f"{self.backend}: the server answered {response.status_code} with a body that is "
-                f"not JSON: {snippet!r}; check the base URL points at the API",
-                backend=self.backend,
-                status=response.status_code,
-                model=model,
+            raise self._scrubbed(
+                StreamError(
+                    f"{self.backend}: the server answered {response.status_code} with a body that is "
+                    f"not JSON: {snippet!r}; check the base URL points at the API",
+                    backend=self.backend,
+                    status=response.status_code,
+                    model=model,
+                )
             ) from exc
+        raise StreamError(
+            f"{self.backend}: the server answered {response.status_code} with JSON nested too deeply "
+            "to read; the server is broken or hostile",
+            backend=self.backend,
+            status=response.status_code,
+            model=model,
+        )
 
     async def _chunks(
         self,
@@ -529,12 +693,15 @@ class HTTPEngine:
         # fires while the caller holds an event, the next read raises instead.
         # Raw reads skip httpx's decoder layer; decoded reads are needed for a compressed
         # body, or a body that was already read into memory.
-        encoded = response.headers.get("content-encoding", "identity").lower() not in {"identity", ""}
-        raw = not encoded and not response.is_stream_consumed
-        iterator = (response.aiter_raw() if raw else response.aiter_bytes()).__aiter__()
+        iterator = _decoded(response, self.backend).__aiter__()
+        cap = self.limits.max_body_bytes
+        size = 0
         with self._mapped(model, in_body=True, partial=partial):
             if deadline is None:
                 async for chunk in iterator:
+                    size += len(chunk)
+                    if size > cap:
+                        raise self._over_cap("max_body_bytes", model, partial=partial())
                     yield chunk
                 return
             watchdog = _Watchdog(deadline)
@@ -553,6 +720,9 @@ class HTTPEngine:
                         raise
                     finally:
                         watchdog.reading = False
+                    size += len(chunk)
+                    if size > cap:
+                        raise self._over_cap("max_body_bytes", model, partial=partial())
                     yield chunk
             finally:
                 watchdog.disarm()
@@ -606,9 +776,9 @@ class HTTPEngine:
             except LLMError as error:
                 if yielded:
                     _attach_partial(error, current.partial())
-                    raise
+                    raise self._scrubbed(error) from error.__cause__
                 if not await self._pause(error, attempt, deadline):
-                    raise
+                    raise self._scrubbed(error) from error.__cause__
                 attempt += 1
 
     async def aclose(self) -> None:
@@ -640,6 +810,71 @@ class _Watchdog:
 
     def disarm(self) -> None:
         self._handle.cancel()
+
+
+_DECODE_STEP = 256 * 1024
+"""The most bytes one inflate step may produce: a gzip bomb arrives a step at a time."""
+
+
+async def _decoded(response: httpx.Response, backend: str) -> AsyncGenerator[bytes, None]:
+    """The body's bytes after content decoding; gzip and deflate a bounded step at a time.
+
+    httpx's own decoders inflate a whole network read at once (a 64 KiB read of a bomb is
+    64 MiB); here each step yields at most `_DECODE_STEP` bytes, so the caller's byte count
+    stops a bomb before it is in memory. Other encodings (br, zstd) go through httpx.
+    """
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if response.is_stream_consumed or encoding not in {"", "identity", "gzip", "x-gzip", "deflate"}:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+        return
+    if encoding in {"", "identity"}:
+        async for chunk in response.aiter_raw():
+            yield chunk
+        return
+    wbits = 16 + zlib.MAX_WBITS if encoding in {"gzip", "x-gzip"} else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    first = True
+    try:
+        async for raw in response.aiter_raw():
+            data = raw
+            while data and not inflater.eof:
+                try:
+                    out = inflater.decompress(data, _DECODE_STEP)
+                except zlib.error:
+                    if not (first and wbits == zlib.MAX_WBITS):
+                        raise
+                    # "deflate" sent raw, without the zlib header, as some servers do
+                    wbits = -zlib.MAX_WBITS
+                    inflater = zlib.decompressobj(wbits)
+                    out = inflater.decompress(data, _DECODE_STEP)
+                first = False
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+        tail = inflater.flush()
+        if tail:
+            yield tail
+    except zlib.error as exc:
+        raise StreamError(
+            f"{backend}: the reply's {encoding} encoding could not be decoded ({exc})", backend=backend
+        ) from exc
+
+
+def _read_response(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A response like ``response`` holding ``body``, already decoded, as its content."""
+    headers = [
+        (key, value)
+        for key, value in response.headers.multi_items()
+        if key.lower() not in {"content-encoding", "content-length", "transfer-encoding"}
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 async def _aclose(iterator: AsyncIterator[Any]) -> None:

@@ -26,12 +26,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from adapters.llm._limits import StreamLimits
 from domain.errors import StreamError, TruncatedStreamError
 
 __all__ = ["DEFAULT_MAX_LINE_BYTES", "NDJSONDecoder", "render_ndjson"]
 
-DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024
-"""A line longer than this without a newline is refused rather than buffered forever."""
+DEFAULT_MAX_LINE_BYTES = StreamLimits().max_line_bytes
+"""A line longer than this without a newline is refused rather than buffered forever
+(``CW_MAX_LINE_BYTES``, see `adapters.llm._limits`)."""
 
 _QUOTE_LIMIT = 200
 
@@ -122,7 +124,7 @@ class NDJSONDecoder:
             self._pending_size = 0
             raise StreamError(
                 f"a stream line exceeded {self._max_line_bytes} bytes without a newline; "
-                "the server is not sending NDJSON",
+                f"the server is not sending NDJSON (the cap is {StreamLimits.variable('max_line_bytes')})",
                 backend=self._backend,
             )
 
@@ -135,6 +137,8 @@ class NDJSONDecoder:
             raise StreamError(
                 f"a stream line is not valid UTF-8: {_quote(line)}", backend=self._backend
             ) from exc
+        except RecursionError:
+            pass  # raised below, outside the handler: the deep traceback is of no use
         except ValueError as exc:
             if line.isspace():
                 return
@@ -142,6 +146,12 @@ class NDJSONDecoder:
                 f"a stream line is not valid JSON ({exc.args[0] if exc.args else exc}): {_quote(line)}",
                 backend=self._backend,
             ) from exc
+        else:
+            return
+        raise StreamError(
+            "a stream line holds JSON nested too deeply to read; the server is broken or hostile",
+            backend=self._backend,
+        )
 
 
 def render_ndjson(values: Iterable[Any], *, newline: str = "\n") -> bytes:

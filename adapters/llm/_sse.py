@@ -12,6 +12,11 @@ It is on the hot path of every streamed token, so it is written for speed: lines
 with ``bytes.splitlines`` (which splits on exactly CR, LF and CRLF), an unfinished line is
 kept as a list of parts and joined once, and the common ``data: `` line takes a fast path.
 Total work is linear in the bytes fed, however they are split.
+
+A hostile server cannot make it buffer without bound: a line longer than ``max_line_bytes``
+and an event whose data exceeds ``max_event_bytes`` raise `StreamError` naming the cap (see
+`adapters.llm._limits`). A stream that ends inside a line sets `cut_mid_line`, so the caller
+can tell a connection cut in the middle of an event from a server that speaks another format.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import re
 from collections.abc import Iterable
 
 import attrs
+
+from adapters.llm._limits import StreamLimits
+from domain.errors import StreamError
 
 __all__ = ["SSEDecoder", "ServerSentEvent", "render_sse"]
 
@@ -53,17 +61,44 @@ class SSEDecoder:
     Feed every read to `feed` and call `close` at the end of the stream. The same bytes
     give the same events whatever the split: inside a UTF-8 character, inside a field
     name, or between the CR and LF of a line ending.
+
+    Args:
+        limits: the line and event caps (the `StreamLimits` defaults when ``None``).
+        backend: the backend name put on the errors it raises.
+
+    Raises:
+        StreamError: from `feed`, a line or an event over its cap.
     """
 
-    __slots__ = ("_carry", "_data", "_event", "_head", "_last_id", "_pending", "_retry", "_skip_lf")
+    __slots__ = (
+        "_backend",
+        "_carry",
+        "_data",
+        "_data_size",
+        "_event",
+        "_head",
+        "_last_id",
+        "_limits",
+        "_pending",
+        "_pending_size",
+        "_retry",
+        "_skip_lf",
+        "cut_mid_line",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, limits: StreamLimits | None = None, backend: str | None = None) -> None:
         # Earlier reads left something to settle first: the BOM check, a CR, a partial line.
         self._carry = True
         self._head: bytes | None = b""  # the first bytes, until we know whether they are a BOM
         self._pending: list[bytes] = []
+        self._pending_size = 0
         self._skip_lf = False
         self._data: list[str] = []
+        self._data_size = 0
+        self._limits = limits or StreamLimits()
+        self._backend = backend
+        self.cut_mid_line = False
+        """Set by `close` when the stream ended inside a line (no line ending after its last bytes)."""
         self._event = ""
         self._last_id: str | None = None
         self._retry: int | None = None
@@ -81,12 +116,24 @@ class SSEDecoder:
             if last == _CR:
                 self._skip_lf = True
             else:
-                self._pending.append(lines.pop())
+                tail = lines.pop()
+                self._pending.append(tail)
+                self._pending_size = len(tail)
+                if len(tail) > self._limits.max_line_bytes:
+                    raise self._too_long()
+        if len(chunk) > self._limits.max_line_bytes and any(
+            len(line) > self._limits.max_line_bytes for line in lines
+        ):
+            raise self._too_long()
         events: list[ServerSentEvent] = []
         data = self._data
+        max_event = self._limits.max_event_bytes
         for line in lines:
             if line[:6] == b"data: ":
                 data.append(line[6:].decode("utf-8", "replace"))
+                self._data_size += len(line)
+                if self._data_size > max_event:
+                    raise self._too_big()
             elif line:
                 self._field(line)
             elif data:
@@ -96,6 +143,26 @@ class SSEDecoder:
                 self._event = ""
                 self._retry = None
         return events
+
+    def _too_long(self) -> StreamError:
+        self._pending = []
+        self._pending_size = 0
+        cap = self._limits.max_line_bytes
+        return StreamError(
+            f"the server sent a line longer than {cap} bytes without a line ending; it may not speak "
+            f"the event-stream format (the cap is {StreamLimits.variable('max_line_bytes')})",
+            backend=self._backend,
+        )
+
+    def _too_big(self) -> StreamError:
+        self._data = []
+        self._data_size = 0
+        cap = self._limits.max_event_bytes
+        return StreamError(
+            f"the server sent an event of more than {cap} bytes of data; it may not speak the "
+            f"event-stream format (the cap is {StreamLimits.variable('max_event_bytes')})",
+            backend=self._backend,
+        )
 
     def _settle(self, chunk: bytes) -> bytes:
         """Apply what earlier reads left to ``chunk``; returns the bytes to split into lines."""
@@ -117,9 +184,13 @@ class SSEDecoder:
         if self._pending and chunk:
             self._pending.append(chunk)
             if b"\n" not in chunk and b"\r" not in chunk:
+                self._pending_size += len(chunk)
+                if self._pending_size > self._limits.max_line_bytes:
+                    raise self._too_long()
                 return b""  # still inside the same line
             chunk = b"".join(self._pending)
             self._pending = []
+            self._pending_size = 0
         self._carry = self._head is not None or self._skip_lf or bool(self._pending)
         return chunk
 
@@ -137,6 +208,8 @@ class SSEDecoder:
         if self._pending:
             line = b"".join(self._pending)
             self._pending = []
+            self._pending_size = 0
+            self.cut_mid_line = True
             if line[:6] == b"data: ":
                 self._data.append(line[6:].decode("utf-8", "replace"))
             else:
@@ -157,6 +230,9 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_size += len(raw)
+            if self._data_size > self._limits.max_event_bytes:
+                raise self._too_big()
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -169,6 +245,7 @@ class SSEDecoder:
     def _dispatch(self) -> ServerSentEvent:
         data = self._data
         self._data = []
+        self._data_size = 0
         text = data[0] if len(data) == 1 else "\n".join(data)
         if not self._event and self._retry is None:
             return ServerSentEvent(data=text, id=self._last_id)  # the common case

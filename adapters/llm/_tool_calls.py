@@ -32,11 +32,19 @@ The rules, in the order they are applied to each entry:
 `finish` builds the `ToolCall` values, ordered by the provider's index (order of appearance
 for calls without one). Fragments are joined once there, so the work is linear in the
 total argument length.
+
+Whether a call's arguments already form a whole JSON value (the id-less rule above) is kept
+up to date by `_Shape`, which scans each fragment once as it arrives (strings, escapes and
+nesting, across fragment boundaries); the text is joined and parsed at most once per call,
+when its outermost brace closes. A stream of fragments that each end in ``}`` therefore
+costs linear work, where re-joining and re-parsing per fragment was quadratic. Arguments
+nested deeper than `MAX_ARGUMENT_DEPTH` are an error the model reads, never a crash.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -44,7 +52,13 @@ from typing import Any
 from domain.events import ToolArgumentsDelta, ToolCallStarted
 from domain.messages import ToolCall
 
-__all__ = ["ToolCallAccumulator", "new_call_id", "parse_arguments"]
+__all__ = ["MAX_ARGUMENT_DEPTH", "ToolCallAccumulator", "new_call_id", "parse_arguments"]
+
+MAX_ARGUMENT_DEPTH = 64
+"""Tool arguments nested deeper than this are refused (a hostile model could crash a JSON
+encoder or decoder with thousands of levels)."""
+
+_TOO_DEEP = f"the arguments are nested more than {MAX_ARGUMENT_DEPTH} levels deep; send a flatter object"
 
 
 def new_call_id() -> str:
@@ -63,6 +77,8 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
         return {}, None
     try:
         value = json.loads(raw)
+    except RecursionError:
+        return {}, _TOO_DEEP
     except ValueError as exc:
         reason = getattr(exc, "msg", str(exc))
         position = getattr(exc, "pos", None)
@@ -72,11 +88,104 @@ def parse_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
         return {}, f"the arguments are not valid JSON ({reason}{where})"
     if not isinstance(value, dict):
         return {}, f"the arguments must be a JSON object, not {type(value).__name__}"
+    if _deeper_than(value, MAX_ARGUMENT_DEPTH):
+        return {}, _TOO_DEEP
     return value, None
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``limit`` levels (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+_STRUCTURE = re.compile(r'["\\{}\[\]]')
+
+
+class _Shape:
+    """The shape of argument text fed so far: whether it is one whole JSON object or array.
+
+    Each fragment is scanned once, for quotes, backslashes and brackets only; the state
+    (inside a string, after a backslash, the nesting depth) carries across fragments.
+    """
+
+    __slots__ = ("broken", "depth", "ended", "escape", "in_string", "started")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.in_string = False
+        self.escape = False
+        self.started = False
+        self.ended = False
+        self.broken = False
+
+    def feed(self, text: str) -> None:
+        if self.broken:
+            return
+        skip = 0 if self.escape else -1  # the position of a character escaped by a backslash
+        self.escape = False
+        if self.ended or not self.started:
+            stripped = text.lstrip()
+            if stripped and self.ended:
+                self.broken = True  # something after the whole value: not one JSON value
+                return
+            if stripped and stripped[0] not in "{[":
+                self.broken = True  # a bare scalar: never what a tool call's arguments are
+                return
+        for match in _STRUCTURE.finditer(text):
+            at = match.start()
+            if at == skip:
+                continue
+            char = match.group()
+            if self.in_string:
+                if char == "\\":
+                    skip = at + 1
+                elif char == '"':
+                    self.in_string = False
+                continue
+            if self.ended:
+                self.broken = True
+                return
+            if char == '"':
+                self.in_string = True
+            elif char in "{[":
+                self.depth += 1
+                self.started = True
+            else:
+                self.depth -= 1
+                if self.depth < 0:
+                    self.broken = True
+                    return
+                if self.depth == 0:
+                    self.ended = True
+        if skip == len(text):
+            self.escape = True
+
+
 class _Call:
-    __slots__ = ("announced", "id", "name", "object_arguments", "ordinal", "parts", "wire_index")
+    __slots__ = (
+        "announced",
+        "id",
+        "name",
+        "object_arguments",
+        "ordinal",
+        "parts",
+        "shape",
+        "too_deep",
+        "valid",
+        "wire_index",
+    )
 
     def __init__(self, ordinal: int, wire_index: int | None) -> None:
         self.ordinal = ordinal
@@ -86,22 +195,33 @@ class _Call:
         self.parts: list[str] = []
         self.object_arguments: Any = None
         self.announced = False
+        self.shape = _Shape()
+        self.valid: bool | None = None  # the one parse of the text, once its shape is whole
+        self.too_deep = False
 
     def has_arguments(self) -> bool:
         return bool(self.parts) or self.object_arguments is not None
+
+    def add_text(self, text: str) -> None:
+        self.parts.append(text)
+        self.shape.feed(text)
 
     def is_complete(self) -> bool:
         """Whether the arguments so far are already a whole JSON value (nothing can follow)."""
         if self.object_arguments is not None and not self.parts:
             return True
-        tail = next((part.rstrip() for part in reversed(self.parts) if part.strip()), "")
-        if not tail.endswith(("}", "]")):
-            return False  # the cheap check first: this runs for every chunk of some streams
-        try:
-            json.loads("".join(self.parts))
-        except ValueError:
+        shape = self.shape
+        if shape.broken or not shape.ended:
             return False
-        return True
+        if self.valid is None:
+            # Only whitespace can follow without breaking the shape, so this one parse stays true.
+            try:
+                json.loads("".join(self.parts))
+            except (ValueError, RecursionError):
+                self.valid = False
+            else:
+                self.valid = True
+        return self.valid
 
     def ensure_id(self) -> str:
         if self.id is None:
@@ -223,9 +343,13 @@ class ToolCallAccumulator:
             if not arguments:
                 return
             fragment = arguments
-            call.parts.append(arguments)
+            call.add_text(arguments)
         elif isinstance(arguments, Mapping | list):
-            fragment = json.dumps(arguments, ensure_ascii=False)
+            if _deeper_than(arguments, MAX_ARGUMENT_DEPTH):
+                fragment = "{}"
+                call.too_deep = True
+            else:
+                fragment = json.dumps(arguments, ensure_ascii=False)
             call.object_arguments = arguments
         else:
             return
@@ -249,6 +373,8 @@ class ToolCallAccumulator:
     @staticmethod
     def _build(call: _Call) -> ToolCall:
         call_id = call.ensure_id()
+        if call.too_deep and not call.parts:
+            return ToolCall(id=call_id, name=call.name, raw_arguments="", parse_error=_TOO_DEEP)
         if call.object_arguments is not None and not call.parts:
             value = call.object_arguments
             if isinstance(value, Mapping):

@@ -25,12 +25,13 @@ import httpx
 from adapters.llm._errors import error_for_status, parse_retry_after
 from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, StreamDecoder, build_client
 from adapters.llm._images import image_base64
+from adapters.llm._limits import StreamLimits
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.anthropic import wire
 from adapters.llm.anthropic.profile import PROFILE
 from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
 from adapters.llm.openai_compatible.wire import tool_name_map
-from domain.errors import ConfigError, LLMError, StreamError
+from domain.errors import ConfigError, LLMError, StreamError, TruncatedStreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
 from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
@@ -78,7 +79,7 @@ def _status_error(failure: StatusFailure) -> LLMError:
     """Anthropic's ``{"type": "error", "error": {type, message}}`` bodies, else the generic mapping."""
     try:
         payload = json.loads(failure.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         payload = None
     error = payload.get("error") if isinstance(payload, Mapping) else None
     if isinstance(error, Mapping) and error.get("type"):
@@ -107,11 +108,15 @@ def _annotate(reply: AIResponse, headers: Mapping[str, str]) -> AIResponse:
     return attrs.evolve(reply, metadata={**reply.metadata, "request_id": request_id})
 
 
+_TOO_DEEP = object()
+
+
 class _EventDecoder:
     """Bytes of one streamed reply → our stream events (one instance per attempt)."""
 
-    def __init__(self, tool_names: Mapping[str, str]) -> None:
+    def __init__(self, tool_names: Mapping[str, str], limits: StreamLimits | None = None) -> None:
         self._state = wire.AnthropicStreamState(tool_names=tool_names)
+        self._limits = limits
 
     def partial(self) -> AIResponse | None:
         return self._state.partial()
@@ -127,7 +132,7 @@ class _EventDecoder:
                 yield item
             yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
             return
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(limits=self._limits, backend=wire.BACKEND)
         state = self._state
         async for chunk in chunks:
             for event in decoder.feed(chunk):
@@ -137,14 +142,29 @@ class _EventDecoder:
                 break  # message_stop: the reply is whole, whatever a proxy does with the socket
         else:
             for event in decoder.close():
-                for item in self._apply(event):
+                try:
+                    items = self._apply(event)
+                except TruncatedStreamError:
+                    raise
+                except StreamError as error:
+                    if not decoder.cut_mid_line:
+                        raise
+                    # The connection was cut inside this event: a truncation, not another format.
+                    raise TruncatedStreamError(
+                        "Anthropic's stream ended in the middle of a line, so the reply is incomplete; "
+                        "what arrived is kept in the error — try again",
+                        backend=wire.BACKEND,
+                        model=self._state.model or None,
+                        partial=self._state.partial(),
+                    ) from error
+                for item in items:
                     yield item
         yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
 
     def _whole_body(self, text: str) -> list[StreamEvent]:
         try:
             payload = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = None
         if isinstance(payload, Mapping) and payload.get("type") == "error":
             raise wire.error_from_payload(payload, model=self._state.model or None)
@@ -165,6 +185,8 @@ class _EventDecoder:
             return []
         try:
             payload = json.loads(event.data)
+        except RecursionError:
+            payload = _TOO_DEEP
         except ValueError as exc:
             raise StreamError(
                 f"Anthropic sent a {event.event} event whose data is not JSON: {event.data[:120]!r}",
@@ -172,6 +194,14 @@ class _EventDecoder:
                 model=self._state.model or None,
                 partial=self._state.partial(),
             ) from exc
+        if payload is _TOO_DEEP:
+            raise StreamError(
+                f"Anthropic sent a {event.event} event whose JSON is nested too deeply to read; "
+                "the server is broken or hostile",
+                backend=wire.BACKEND,
+                model=self._state.model or None,
+                partial=self._state.partial(),
+            )
         return self._state.feed(payload, event=event.event)
 
 
@@ -284,7 +314,7 @@ class AnthropicLLM:
         names = tool_name_map(tools)
 
         def new_decoder() -> StreamDecoder[StreamEvent]:
-            return _EventDecoder(names)
+            return _EventDecoder(names, self.settings.limits)
 
         events: AsyncIterator[StreamEvent] = self._engine_for(config).stream(
             "POST", "/messages", decoder=new_decoder, json=body, model=config.model
@@ -364,6 +394,8 @@ class AnthropicLLM:
                 clocks=clocks,
                 retry=self._retry,
                 status_error=_status_error,
+                limits=self.settings.limits,
+                secrets=[*self.settings.secrets, self.settings.api_key or ""],
                 **kwargs,
             )
         clocks = self._clocks(config)

@@ -13,7 +13,6 @@ extended thinking for every agent on this backend that does not set its own).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +20,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from adapters.llm._limits import StreamLimits
+from adapters.llm._settings import as_secrets, check_api_key, is_loopback_host, refuse_userinfo, secret_values
 from domain.errors import ConfigError
 
 __all__ = [
@@ -53,6 +54,8 @@ class AnthropicSettings:
         timeout: the total deadline of one call, in seconds.
         max_retries: retries of a failed call before any output reached the caller.
         thinking_budget: extended-thinking budget in tokens, or ``None`` for no thinking.
+        limits: the caps on what a reply may make us hold (``CW_MAX_*_BYTES``).
+        secrets: every secret value configured, scrubbed from every error (never shown).
     """
 
     api_key: str | None = attrs.field(default=None, repr=_mask)
@@ -61,6 +64,8 @@ class AnthropicSettings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = 2
     thinking_budget: int | None = None
+    limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AnthropicSettings:
@@ -70,13 +75,16 @@ class AnthropicSettings:
         starts; the adapter checks the settings (`validate`) when it is built.
 
         Raises:
-            ConfigError: a number that does not parse or is out of range; the message names it.
+            ConfigError: a number that does not parse or is out of range, or a key that cannot
+                be sent in a header; the message names the variable.
         """
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
             value = env.get(name, "").strip()
             return value or None
+
+        check_api_key("ANTHROPIC_API_KEY", get("ANTHROPIC_API_KEY"))
 
         timeout = _number(
             get("ANTHROPIC_TIMEOUT"), "ANTHROPIC_TIMEOUT", float, DEFAULT_TIMEOUT, minimum=0.001
@@ -89,6 +97,8 @@ class AnthropicSettings:
             else _number(budget_text, "ANTHROPIC_THINKING_BUDGET", int, 0, minimum=1024)
         )
         return cls(
+            limits=StreamLimits.from_env(env),
+            secrets=secret_values(env),
             api_key=get("ANTHROPIC_API_KEY"),
             base_url=(get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
             model=get("ANTHROPIC_MODEL") or DEFAULT_MODEL,
@@ -121,7 +131,9 @@ class AnthropicSettings:
                 "the claude backend needs an API key: set ANTHROPIC_API_KEY "
                 "(create one at https://console.anthropic.com/settings/keys)"
             )
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        refuse_userinfo(self.base_url, "ANTHROPIC_BASE_URL")
+        check_api_key("ANTHROPIC_API_KEY", self.api_key)
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ConfigError(
                 f"refusing to send the Anthropic key over plain http to {parts.hostname}: use an https:// "
                 "ANTHROPIC_BASE_URL (plain http is only allowed to localhost)"
@@ -145,13 +157,3 @@ def _number(text: str | None, name: str, kind: type[Any], default: Any, *, minim
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(f"{name}={text!r} must be at least {minimum:g}")
     return value
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False

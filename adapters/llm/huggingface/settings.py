@@ -8,7 +8,6 @@ clear `ConfigError`. ``repr`` never shows the key.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 import urllib.parse
@@ -16,6 +15,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from adapters.llm._limits import StreamLimits
+from adapters.llm._settings import as_secrets, check_api_key, refuse_userinfo, secret_values
+from adapters.llm._settings import is_loopback_host as is_loopback_host
 from domain.errors import ConfigError
 
 __all__ = [
@@ -61,17 +63,6 @@ def shown_url(url: str) -> str:
     return parts._replace(netloc=f"{name}:***@{host}").geturl()
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` names this machine (``localhost``, ``127.x.x.x``, ``::1``)."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @attrs.frozen(kw_only=True)
 class HuggingFaceSettings:
     """Settings of the Hugging Face Inference Providers backend.
@@ -86,6 +77,8 @@ class HuggingFaceSettings:
             ``None`` lets the router choose.
         max_retries: retries of a failed call before any output arrived.
         bill_to: an organization to bill (sent as ``X-HF-Bill-To``).
+        limits: the caps on what a reply may make us hold (``CW_MAX_*_BYTES``).
+        secrets: every secret value configured, scrubbed from every error (never shown).
     """
 
     api_key: str | None = attrs.field(default=None, repr=_redacted)
@@ -95,20 +88,26 @@ class HuggingFaceSettings:
     provider: str | None = attrs.field(default=None, converter=_optional)
     max_retries: int = 2
     bill_to: str | None = attrs.field(default=None, converter=_optional)
+    limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HuggingFaceSettings:
         """Read ``HUGGINGFACE_*`` variables; unset or empty ones keep their defaults.
 
         Raises:
-            ConfigError: a number that does not parse.
+            ConfigError: a number that does not parse, a key that cannot be sent in a header.
         """
 
         def get(name: str) -> str | None:
             return _optional(environ.get(name))
 
-        values: dict[str, object] = {}
+        values: dict[str, object] = {
+            "limits": StreamLimits.from_env(environ),
+            "secrets": secret_values(environ),
+        }
         if (key := get("HUGGINGFACE_API_KEY")) is not None:
+            check_api_key("HUGGINGFACE_API_KEY", key)
             values["api_key"] = key
         if (model := get("HUGGINGFACE_MODEL")) is not None:
             values["model"] = model
@@ -121,6 +120,7 @@ class HuggingFaceSettings:
         if (retries := get("HUGGINGFACE_MAX_RETRIES")) is not None:
             values["max_retries"] = _whole_number("HUGGINGFACE_MAX_RETRIES", retries)
         if (bill_to := get("HUGGINGFACE_BILL_TO")) is not None:
+            check_api_key("HUGGINGFACE_BILL_TO", bill_to)
             values["bill_to"] = bill_to
         return cls(**values)  # type: ignore[arg-type]
 
@@ -137,6 +137,8 @@ class HuggingFaceSettings:
                 "HUGGINGFACE_API_KEY is not set: create a fine-grained token at "
                 f'{TOKEN_PAGE} with the "{PERMISSION}" permission and set HUGGINGFACE_API_KEY'
             )
+        check_api_key("HUGGINGFACE_API_KEY", self.api_key)
+        check_api_key("HUGGINGFACE_BILL_TO", self.bill_to)
         if not self.api_key.startswith("hf_"):
             raise ConfigError(
                 "HUGGINGFACE_API_KEY does not look like a Hugging Face token (they start with "
@@ -151,6 +153,7 @@ class HuggingFaceSettings:
                 f"HUGGINGFACE_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, "
                 f"not {shown_url(self.base_url)!r}"
             )
+        refuse_userinfo(self.base_url, "HUGGINGFACE_BASE_URL")
         if url.scheme == "http" and not is_loopback_host(url.hostname):
             raise ConfigError(
                 f"refusing to send the Hugging Face token over plain http to {url.hostname}: "

@@ -73,6 +73,8 @@ def build_engine(
         clocks=clocks,
         retry=RetryPolicy(max_retries=settings.max_retries),
         status_error=status_error,
+        limits=settings.limits,
+        secrets=settings.secrets,
         **options,
     )
 

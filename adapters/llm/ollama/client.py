@@ -32,7 +32,7 @@ import httpx
 
 from adapters.llm._http import Clocks, HTTPEngine
 from adapters.llm._images import DEFAULT_MAX_IMAGE_BYTES, image_base64, is_remote, sniff_media_type
-from adapters.llm._ndjson import NDJSONDecoder
+from adapters.llm._ndjson import DEFAULT_MAX_LINE_BYTES, NDJSONDecoder
 from domain.errors import ConfigError, LLMError, TruncatedStreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
@@ -75,10 +75,13 @@ def _shown_url(url: str) -> str:
 class _ChatDecoder:
     """NDJSON bytes of one streamed ``/api/chat`` reply → stream events (one per attempt)."""
 
-    __slots__ = ("_model", "_state")
+    __slots__ = ("_max_line_bytes", "_model", "_state")
 
-    def __init__(self, model: str, new_id: Callable[[], str]) -> None:
+    def __init__(
+        self, model: str, new_id: Callable[[], str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> None:
         self._model = model
+        self._max_line_bytes = max_line_bytes
         self._state = wire.StreamState(model=model, new_id=new_id)
 
     def partial(self) -> AIResponse:
@@ -88,7 +91,7 @@ class _ChatDecoder:
         self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
     ) -> AsyncIterator[StreamEvent]:
         state = self._state
-        decoder = NDJSONDecoder(backend=BACKEND)
+        decoder = NDJSONDecoder(backend=BACKEND, max_line_bytes=self._max_line_bytes)
         try:
             async for chunk in chunks:
                 for line in decoder.feed(chunk):
@@ -336,7 +339,7 @@ class OllamaLLM:
         events = self._engine_for(config).stream(
             "POST",
             CHAT_PATH,
-            decoder=lambda: _ChatDecoder(model, self._new_id),
+            decoder=lambda: _ChatDecoder(model, self._new_id, self.settings.limits.max_line_bytes),
             json=body,
             model=model,
         )

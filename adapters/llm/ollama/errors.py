@@ -39,7 +39,7 @@ def error_text(body: bytes | str | Any) -> str:
     if isinstance(body, str):
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             payload = body
     if isinstance(payload, Mapping):
         error = payload.get("error", payload)

@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from adapters.llm._limits import StreamLimits
+from adapters.llm._settings import as_secrets, refuse_userinfo, secret_values
 from domain.errors import ConfigError
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings", "redact_url"]
@@ -57,6 +59,7 @@ def _base_url(value: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"OLLAMA_BASE_URL={shown!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}")
+    refuse_userinfo(url, "OLLAMA_BASE_URL")
     if parts.path.rstrip("/").endswith(("/v1", "/api")):
         root = shown[: shown.rstrip("/").rfind("/")]
         raise ConfigError(
@@ -110,6 +113,8 @@ class OllamaSettings:
         max_retries: retries of a failed call before any output arrived.
         idle_timeout: the longest wait between two reads; ``None`` means ``timeout``.
         connect_timeout: the longest wait for a connection.
+        limits: the caps on what a reply may make us hold (``CW_MAX_*_BYTES``).
+        secrets: every secret value configured, scrubbed from every error (never shown).
     """
 
     base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url, repr=redact_url)
@@ -120,6 +125,8 @@ class OllamaSettings:
     max_retries: int = attrs.field(default=2)
     idle_timeout: float | None = attrs.field(default=None)
     connect_timeout: float = 10.0
+    limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
 
     @model.validator
     def _model_not_empty(self, attribute: object, value: str) -> None:
@@ -148,7 +155,7 @@ class OllamaSettings:
             value = environ.get(name)
             return value.strip() if value is not None and value.strip() else None
 
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"limits": StreamLimits.from_env(environ), "secrets": secret_values(environ)}
         if (url := get("OLLAMA_BASE_URL")) is not None:
             values["base_url"] = url
         if (model := get("OLLAMA_MODEL")) is not None:

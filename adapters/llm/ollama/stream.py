@@ -61,6 +61,10 @@ def _parse_tool_call(raw: Any, new_id: Callable[[], str]) -> ToolCall:
     raw_text = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
     try:
         parsed = json.loads(raw_text) if raw_text.strip() else {}
+    except RecursionError:
+        return ToolCall(
+            id=call_id, name=name, raw_arguments=raw_text, parse_error="the arguments are nested too deeply"
+        )
     except ValueError as exc:
         return ToolCall(
             id=call_id, name=name, raw_arguments=raw_text, parse_error=f"arguments are not valid JSON: {exc}"

@@ -176,7 +176,7 @@ def _advice(model: str | None) -> dict[int, str]:
 def _error_code(body: bytes) -> tuple[str | None, str]:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, ""
     error = payload.get("error") if isinstance(payload, Mapping) else None
     if not isinstance(error, Mapping):

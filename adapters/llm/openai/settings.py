@@ -12,7 +12,6 @@ Variables: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (default ``https://api.openai
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from adapters.llm._limits import StreamLimits
+from adapters.llm._settings import as_secrets, check_api_key, is_loopback_host, refuse_userinfo, secret_values
 from domain.errors import ConfigError
 
 __all__ = [
@@ -60,6 +61,8 @@ class OpenAISettings:
         organization: sent as ``OpenAI-Organization`` when set.
         max_retries: retries of a failed call before any output reached the caller.
         reasoning_effort: the default effort for reasoning models (o-series, gpt-5).
+        limits: the caps on what a reply may make us hold (``CW_MAX_*_BYTES``).
+        secrets: every secret value configured, scrubbed from every error (never shown).
     """
 
     api_key: str | None = attrs.field(default=None, repr=_mask, converter=_optional)
@@ -69,6 +72,8 @@ class OpenAISettings:
     organization: str | None = attrs.field(default=None, converter=_optional)
     max_retries: int = 2
     reasoning_effort: str | None = attrs.field(default=None, converter=_optional)
+    limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OpenAISettings:
@@ -78,14 +83,18 @@ class OpenAISettings:
         adapter checks the settings (`validate`) when it is built.
 
         Raises:
-            ConfigError: a number that does not parse.
+            ConfigError: a number that does not parse, a key that cannot be sent in a header.
         """
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
             return _optional(env.get(name))
 
+        check_api_key("OPENAI_API_KEY", get("OPENAI_API_KEY"))
+        check_api_key("OPENAI_ORGANIZATION", get("OPENAI_ORGANIZATION"))
         values: dict[str, Any] = {
+            "limits": StreamLimits.from_env(env),
+            "secrets": secret_values(env),
             "api_key": get("OPENAI_API_KEY"),
             "organization": get("OPENAI_ORGANIZATION"),
             "reasoning_effort": get("OPENAI_REASONING_EFFORT"),
@@ -126,7 +135,10 @@ class OpenAISettings:
             raise ConfigError(
                 f"OPENAI_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, not {self.base_url!r}"
             )
-        local = _is_loopback(url.hostname)
+        refuse_userinfo(self.base_url, "OPENAI_BASE_URL")
+        check_api_key("OPENAI_API_KEY", self.api_key)
+        check_api_key("OPENAI_ORGANIZATION", self.organization)
+        local = is_loopback_host(url.hostname)
         if not self.api_key and not local:
             raise ConfigError(
                 f"OPENAI_API_KEY is not set: create a key at {KEYS_PAGE} and set OPENAI_API_KEY"
@@ -147,13 +159,3 @@ class OpenAISettings:
                 f"OPENAI_REASONING_EFFORT must be one of {', '.join(REASONING_EFFORTS)}, "
                 f"not {self.reasoning_effort!r}"
             )
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -36,6 +36,7 @@ import httpx
 
 from adapters.llm._errors import error_for_status
 from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, build_client
+from adapters.llm._limits import StreamLimits
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.openai_compatible import wire
 from domain.errors import (
@@ -72,7 +73,7 @@ def clocks_for(config: NormalizedModelConfig, default_total: float | None, base:
 class _ChatStreamDecoder:
     """SSE bytes of one streamed chat completion → stream events (one per attempt)."""
 
-    __slots__ = ("_backend", "_done", "_metadata", "_metadata_of", "_model", "_state")
+    __slots__ = ("_backend", "_done", "_limits", "_metadata", "_metadata_of", "_model", "_state")
 
     def __init__(
         self,
@@ -83,8 +84,10 @@ class _ChatStreamDecoder:
         prompt_chars: int,
         metadata_of: Callable[[Mapping[str, str]], dict[str, Any]],
         advice: Mapping[int, str] | None = None,
+        limits: StreamLimits | None = None,
     ) -> None:
         self._backend = backend
+        self._limits = limits
         self._model = model
         self._state = wire.StreamState(
             backend=backend, model=model, tool_names=tool_names, prompt_chars=prompt_chars, advice=advice
@@ -107,6 +110,26 @@ class _ChatStreamDecoder:
             partial=self.partial(),
         )
 
+    def _too_deep(self) -> StreamError:
+        return StreamError(
+            f"{self._backend}: the stream sent JSON nested too deeply to read; the server is broken "
+            "or hostile",
+            backend=self._backend,
+            model=self._model,
+            provider=self._state.provider,
+            partial=self.partial(),
+        )
+
+    def _cut(self, error: StreamError) -> TruncatedStreamError:
+        return TruncatedStreamError(
+            f"{self._backend}: the stream ended in the middle of a line, so the reply is incomplete; "
+            "what arrived is kept in the error — try again",
+            backend=self._backend,
+            model=self._model,
+            provider=self._state.provider,
+            partial=self.partial(),
+        )
+
     def _handle(self, event: ServerSentEvent) -> list[StreamEvent]:
         """The events one SSE event carries; sets ``_done`` on ``[DONE]``."""
         data = event.data
@@ -119,6 +142,8 @@ class _ChatStreamDecoder:
             payload, end = _scan_json(data, 0)
         except (ValueError, StopIteration):
             end = -1
+        except RecursionError:
+            raise self._too_deep() from None
         if end != len(data):
             return self._handle_slowly(event, data)
         return self._dispatch(event, payload, data)
@@ -133,6 +158,8 @@ class _ChatStreamDecoder:
             return []  # an empty keep-alive
         try:
             payload = json.loads(stripped)
+        except RecursionError:
+            raise self._too_deep() from None
         except ValueError:
             if event.event != "error":
                 raise self._not_json(data) from None
@@ -149,6 +176,8 @@ class _ChatStreamDecoder:
     def _whole_body(self, text: str) -> list[StreamEvent]:
         try:
             payload = json.loads(text)
+        except RecursionError:
+            raise self._too_deep() from None
         except ValueError:
             raise self._not_json(text) from None
         if not isinstance(payload, dict):
@@ -178,7 +207,7 @@ class _ChatStreamDecoder:
                 yield item
             yield ResponseCompleted(response=self._state.finish(metadata=self._metadata))
             return
-        decoder = SSEDecoder()
+        decoder = SSEDecoder(limits=self._limits, backend=self._backend)
         handle = self._handle
         try:
             async for chunk in chunks:
@@ -191,7 +220,15 @@ class _ChatStreamDecoder:
                     break
             else:
                 for event in decoder.close():
-                    for item in handle(event):
+                    try:
+                        items = handle(event)
+                    except TruncatedStreamError:
+                        raise
+                    except StreamError as error:
+                        if decoder.cut_mid_line:  # the connection was cut inside this event
+                            raise self._cut(error) from error
+                        raise
+                    for item in items:
                         yield item
                     if self._done:
                         break
@@ -240,6 +277,10 @@ class CompatibleSettings(Protocol):
     def timeout(self) -> float: ...
     @property
     def max_retries(self) -> int: ...
+    @property
+    def limits(self) -> StreamLimits: ...
+    @property
+    def secrets(self) -> tuple[str, ...]: ...
     def validate(self) -> None: ...
 
 
@@ -257,6 +298,8 @@ class OpenAICompatibleLLM:
         transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
         sleep: the back-off sleep (tests pass one that does not wait).
         rand: the jitter source.
+        limits: the caps on what a reply may make us hold (`StreamLimits` defaults).
+        secrets: values no error may repeat, besides ``api_key`` (every configured secret).
     """
 
     profile: ClassVar[DriverProfile] = DriverProfile(driver="openai-compatible")
@@ -278,10 +321,13 @@ class OpenAICompatibleLLM:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
         rand: Callable[[], float] | None = None,
+        limits: StreamLimits | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.config = config
         self.base_url = base_url.rstrip("/")
+        self._limits = limits or StreamLimits()
         self._api_key = _Secret(api_key) if api_key else None
         base_clocks = clocks or Clocks()
         self._base_clocks = base_clocks
@@ -298,6 +344,8 @@ class OpenAICompatibleLLM:
             clocks=clocks_for(config, base_clocks.total, base_clocks),
             retry=retry or RetryPolicy(),
             status_error=self._status_error,
+            limits=self._limits,
+            secrets=[*secrets, api_key or ""],
             **engine_options,
         )
 
@@ -335,6 +383,8 @@ class OpenAICompatibleLLM:
             transport=transport,
             sleep=sleep,
             rand=rand,
+            limits=settings.limits,
+            secrets=settings.secrets,
         )
 
     def __repr__(self) -> str:
@@ -479,6 +529,7 @@ class OpenAICompatibleLLM:
                     prompt_chars=prompt_chars,
                     metadata_of=self._response_metadata,
                     advice=self._error_advice(model),
+                    limits=self._limits,
                 )
 
             try:

@@ -443,6 +443,13 @@ def decode_stream_data(
         return None
     try:
         value = json.loads(data)
+    except RecursionError:
+        raise StreamError(
+            f"{backend} sent a stream event whose JSON is nested too deeply to read",
+            backend=backend,
+            model=model,
+            provider=provider,
+        ) from None
     except ValueError:
         snippet = data[:80]
         raise StreamError(

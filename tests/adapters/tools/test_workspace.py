@@ -42,7 +42,14 @@ def test_the_registry_holds_exactly_the_builtin_tools(tree: Path) -> None:
     assert read.parameters["required"] == ["file_path"]
     assert set(read.parameters["properties"]) == {"file_path", "offset", "limit"}
     grep = registry.definitions(["grep"])[0]
-    assert set(grep.parameters["properties"]) == {"pattern", "path", "glob", "case_insensitive", "head_limit"}
+    assert set(grep.parameters["properties"]) == {
+        "pattern",
+        "path",
+        "glob",
+        "case_insensitive",
+        "head_limit",
+        "include_ignored",
+    }
 
 
 def test_only_the_named_builtins_are_registered_and_unknown_names_refused(tree: Path) -> None:
