@@ -47,7 +47,7 @@ async def _worker_main(prefix: str, schema: str, chunks: int, delay: float, conc
     from adapters.storage.sql import Database
     from domain.service import RunJob
 
-    db = Database(DATABASE_URL, schema=schema)
+    db = Database(DATABASE_URL, schema=schema, max_connections=15)
     events = RedisStreamsEventLog(REDIS_URL, durable=db.events, prefix=prefix)
 
     async def handler(job: RunJob) -> None:
@@ -140,7 +140,7 @@ async def _scenario(
 
     prefix = f"cwbench-{uuid.uuid4().hex[:8]}"
     processes = _start_workers(workers, prefix, schema, chunks, delay, concurrency)
-    db = Database(DATABASE_URL, schema=schema)
+    db = Database(DATABASE_URL, schema=schema, max_connections=10)
     events = RedisStreamsEventLog(REDIS_URL, durable=db.events, prefix=prefix)
     queue = TaskiqRedisRunQueue(RedisQueueSettings(url=REDIS_URL, prefix=prefix))
     peak_rss: dict[int, int] = {p.pid: 0 for p in processes}

@@ -70,7 +70,11 @@ async def _serve(
     from adapters.storage.sql import Database, database_url
 
     settings = app.settings()
-    db = Database(database_url(settings.get("CW_DATABASE_URL")))
+    from adapters.queue.wiring import database_connections
+
+    db = Database(
+        database_url(settings.get("CW_DATABASE_URL")), max_connections=database_connections(settings.environ)
+    )
     try:
         await db.upgrade()
         service = await build_service(settings, db=db, container=app.container_override, queue_url=queue_url)

@@ -53,6 +53,7 @@ def worker(app: CliApp, queue_url: str | None, concurrency: int | None) -> int:
 async def _serve(settings: Settings, url: str, concurrency: int | None) -> int:
     from adapters.queue.taskiq_redis import TaskiqRedisWorker, redis_location
     from adapters.queue.wiring import (
+        database_connections,
         give_up_recorder,
         open_queue_and_events,
         queue_settings,
@@ -63,7 +64,9 @@ async def _serve(settings: Settings, url: str, concurrency: int | None) -> int:
 
     queue_config = queue_settings(url, settings.environ)
     runs = concurrency or worker_concurrency(settings.environ)
-    db = Database(database_url(settings.get("CW_DATABASE_URL")))
+    db = Database(
+        database_url(settings.get("CW_DATABASE_URL")), max_connections=database_connections(settings.environ)
+    )
     await db.upgrade()  # several processes may start at once: the upgrade takes a lock
 
     async def factory(handler: RunHandler) -> tuple[RunQueuePort, EventLogPort | None]:

@@ -7,7 +7,9 @@ Settings (besides ``CW_QUEUE_URL`` itself, a ``redis://`` or ``rediss://`` URL):
 - ``CW_QUEUE_MAX_DELIVERIES`` (default 3): executions of a run before it ends ``failed``;
 - ``CW_QUEUE_REDELIVERY_AFTER`` (default 30 s): how long a job of a silent worker waits
   before another worker takes it over;
-- ``CW_WORKER_CONCURRENCY`` (default 100): runs one ``cw worker`` executes at once.
+- ``CW_WORKER_CONCURRENCY`` (default 100): runs one ``cw worker`` executes at once;
+- ``CW_DATABASE_MAX_CONNECTIONS`` (default 40): database connections one process keeps open
+  at most; every process of a cluster shares PostgreSQL's ``max_connections`` (100 by default).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "database_connections",
     "give_up_recorder",
     "open_queue_and_events",
     "queue_settings",
@@ -76,6 +79,11 @@ def queue_settings(url: str, environ: Mapping[str, str | None] | None = None) ->
         # A dead worker's lease must run out before its job is taken over.
         lease=min(10.0, max(0.5, redelivery_after / 2)),
     )
+
+
+def database_connections(environ: Mapping[str, str | None] | None = None) -> int:
+    """``CW_DATABASE_MAX_CONNECTIONS`` (default 40): connections one process keeps open at most."""
+    return int(_number(environ or {}, "CW_DATABASE_MAX_CONNECTIONS", 40, minimum=1))
 
 
 def worker_concurrency(environ: Mapping[str, str | None] | None = None) -> int:

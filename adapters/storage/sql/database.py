@@ -42,6 +42,9 @@ class Database:
             `upgrade` creates it when missing.
         event_poll_interval: seconds between re-reads while `events.wait` waits, to see
             events other processes append (listeners in this process are woken at once).
+        max_connections: the most connections this process keeps open (``cw worker`` and
+            ``cw serve`` take ``CW_DATABASE_MAX_CONNECTIONS``): a cluster's processes share
+            PostgreSQL's ``max_connections``.
 
     Raises:
         ConfigError: the URL cannot be used.
@@ -49,9 +52,14 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, schema: str | None = None, event_poll_interval: float = DEFAULT_POLL_INTERVAL
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        event_poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_connections: int = 40,
     ) -> None:
-        self.sql = SQLEngine(url, schema=schema)
+        self.sql = SQLEngine(url, schema=schema, max_connections=max_connections)
         self.url = self.sql.url
         self.users = SQLUserRepository(self.sql)
         self.agents = SQLAgentRepository(self.sql)

@@ -59,7 +59,10 @@ class SQLEngine:
             caller; tests make one per session). Refused on SQLite.
     """
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(self, url: str, *, schema: str | None = None, max_connections: int = 40) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.max_connections = max_connections
         self.url = database_url(url)
         parsed = make_url(self.url)
         self.password = parsed.password or ""
@@ -84,15 +87,20 @@ class SQLEngine:
             engine = create_async_engine(
                 self.url,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S},
-                pool_size=10,
-                max_overflow=30,
+                **self._pool(),
             )
             _configure_sqlite(engine)
             return engine
         connect_args: dict[str, Any] = {"timeout": 10}
         if self.schema is not None:
             connect_args["server_settings"] = {"search_path": self.schema}
-        return create_async_engine(self.url, connect_args=connect_args, pool_size=10, max_overflow=30)
+        return create_async_engine(self.url, connect_args=connect_args, **self._pool())
+
+    def _pool(self) -> dict[str, int]:
+        # PostgreSQL refuses clients past its max_connections (100 by default), shared by every
+        # process of a cluster: each process keeps at most ``max_connections`` open.
+        size = min(10, self.max_connections)
+        return {"pool_size": size, "max_overflow": self.max_connections - size}
 
     @asynccontextmanager
     async def transaction(
@@ -184,4 +192,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get("cw_immediate", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
