@@ -18,6 +18,7 @@ from adapters.llm.huggingface import SPEC as HUGGINGFACE_SPEC
 from adapters.llm.ollama import SPEC as OLLAMA_SPEC
 from adapters.llm.openai import SPEC as OPENAI_SPEC
 from adapters.llm.spec import BackendSpec, BuildContext
+from adapters.llm.vllm import SPEC as VLLM_SPEC
 
 __all__ = ["SPECS", "SPECS_BY_NAME", "BackendSpec", "BuildContext"]
 
@@ -26,6 +27,7 @@ SPECS: Final[tuple[BackendSpec[Any], ...]] = (
     OLLAMA_SPEC,
     OPENAI_SPEC,
     CLAUDE_SPEC,
+    VLLM_SPEC,
     FAKE_SPEC,
 )
 """Every backend, in the order listings show them."""

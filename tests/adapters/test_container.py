@@ -48,7 +48,7 @@ def test_production_with_an_unknown_ai_backend_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownBackendError, match="huggingface") as caught:
         container.backends()
     assert str(caught.value).startswith("AI_BACKEND='gpt' is not a backend; set AI_BACKEND to one of ")
-    assert str(caught.value).endswith("huggingface, ollama, openai, claude, fake")
+    assert str(caught.value).endswith("huggingface, ollama, openai, claude, vllm, fake")
     assert caught.value.name == "gpt"
 
 

@@ -25,6 +25,7 @@ from adapters.llm.fake import FakeLLM, FakeStep, ScriptedTransport
 from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
 from adapters.llm.ollama import OllamaLLM, OllamaSettings
 from adapters.llm.openai import OpenAILLM, OpenAISettings
+from adapters.llm.vllm import VLLMLLM, VLLMSettings
 from domain.model_config import NormalizedModelConfig
 from domain.ports import LLMPort
 
@@ -72,6 +73,14 @@ BACKENDS: dict[str, ContractBackend] = {
         make=lambda transport: OllamaLLM(
             settings=OllamaSettings(max_retries=0),
             config=NormalizedModelConfig(model="llama3.1", timeout=30),
+            transport=transport,
+        ),
+    ),
+    "vllm": ContractBackend(
+        wire="openai",
+        make=lambda transport: VLLMLLM(
+            settings=VLLMSettings(max_retries=0),
+            config=NormalizedModelConfig(model="Qwen/Qwen2.5-7B-Instruct", timeout=30),
             transport=transport,
         ),
     ),

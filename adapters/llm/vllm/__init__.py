@@ -1,0 +1,27 @@
+"""The vLLM backend (``vllm``): a self-hosted vLLM server through its OpenAI-compatible API.
+
+`VLLMSettings` reads the ``VLLM_*`` variables; `VLLMLLM` is a thin layer over
+`OpenAICompatibleLLM`; `SPEC` registers them (see `adapters.llm.SPECS`). This package is the
+whole backend: nothing in ``application/`` knows it exists.
+"""
+
+from __future__ import annotations
+
+from adapters.llm.spec import BackendSpec
+from adapters.llm.vllm.llm import PROFILE, VLLMLLM, parse_models
+from adapters.llm.vllm.settings import VLLMSettings
+
+__all__ = ["SPEC", "VLLMLLM", "VLLMSettings", "parse_models"]
+
+SPEC: BackendSpec[VLLMSettings] = BackendSpec(
+    name="vllm",
+    title="vLLM",
+    driver="vllm",
+    env_prefix="VLLM_",
+    settings=VLLMSettings,
+    build=lambda settings, config, io: VLLMLLM(settings=settings, config=config, transport=io.transport),
+    model_settings=VLLMSettings.backend_settings,
+    capabilities=VLLMLLM.capabilities_flags,
+    profile=PROFILE,
+)
+"""The ``vllm`` backend."""
