@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.storage.sql._shielded import shielded
 from adapters.storage.sql.engine import SQLEngine, utc_now
 from adapters.storage.sql.models import EventCounterRow, EventRow
 from domain.service import StoredEvent
@@ -89,6 +90,7 @@ class SQLEventLog:
         self._wakeups = _Wakeups()
         self.poll_interval = poll_interval
 
+    @shielded
     async def append(self, conversation_id: str, type: str, data: Mapping[str, Any]) -> StoredEvent:
         """Add an event at the end of the conversation's log; returns it with its id."""
         payload = _plain(data)
@@ -110,6 +112,7 @@ class SQLEventLog:
             id=int(event_id or 0), conversation_id=conversation_id, type=str(type), data=payload
         )
 
+    @shielded
     async def read(
         self, conversation_id: str, *, after: int = 0, limit: int | None = None
     ) -> Sequence[StoredEvent]:
@@ -149,6 +152,7 @@ class SQLEventLog:
                 self._wakeups.unregister(conversation_id, future)
                 future.cancel()
 
+    @shielded
     async def delete(self, conversation_id: str) -> None:
         """Forget the conversation's events (its id counter stays: ids are never reused)."""
         async with self._sql.transaction("delete events", write=True) as connection:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from adapters.serialization import InvalidDataError, from_json_dict, to_json_dict
+from adapters.storage.sql._shielded import shielded
 from adapters.storage.sql.engine import SQLEngine, utc_now
 from adapters.storage.sql.models import ChatMessageRow, ChatThreadRow
 from domain.errors import StorageError
@@ -39,6 +40,7 @@ class SQLConversationStore:
     def __init__(self, sql: SQLEngine) -> None:
         self._sql = sql
 
+    @shielded
     async def append(self, conversation_id: str, message: ChatMessage) -> None:
         """Add ``message`` at the end of the conversation, creating it when new."""
         body = to_json_dict(message)
@@ -58,6 +60,7 @@ class SQLConversationStore:
                 sa.insert(ChatMessageRow).values(conversation_id=conversation_id, created_at=now, **values)
             )
 
+    @shielded
     async def load(self, conversation_id: str) -> Sequence[ChatMessage]:
         """Every message of the conversation, in order; empty for an unknown id."""
         columns = [getattr(ChatMessageRow, column) for column in _COLUMNS]
@@ -81,6 +84,7 @@ class SQLConversationStore:
                 ) from exc
         return tuple(messages)
 
+    @shielded
     async def list_conversations(self) -> Sequence[str]:
         """Ids of the stored conversations, oldest first."""
         async with self._sql.transaction("list conversations") as connection:
@@ -89,6 +93,7 @@ class SQLConversationStore:
             )
             return tuple(row[0] for row in rows)
 
+    @shielded
     async def delete(self, conversation_id: str) -> None:
         """Forget the conversation and its messages; an unknown id is ignored."""
         async with self._sql.transaction("delete a conversation's messages", write=True) as connection:

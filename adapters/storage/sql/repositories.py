@@ -15,6 +15,7 @@ import attrs
 import sqlalchemy as sa
 
 from adapters.serialization import from_json_dict, to_json_dict
+from adapters.storage.sql._shielded import shielded
 from adapters.storage.sql.engine import SQLEngine, as_utc, utc_now
 from adapters.storage.sql.models import (
     AgentRow,
@@ -62,6 +63,7 @@ class SQLUserRepository:
     def __init__(self, sql: SQLEngine) -> None:
         self._sql = sql
 
+    @shielded
     async def create_user(self, *, name: str, email: str, password_hash: str | None) -> User:
         user = User(id=uuid.uuid4().hex, name=name, email=email, created_at=utc_now())
         async with self._sql.transaction(
@@ -79,6 +81,7 @@ class SQLUserRepository:
             )
         return user
 
+    @shielded
     async def user_by_email(self, email: str) -> tuple[User, str | None] | None:
         async with self._sql.transaction("find a user") as connection:
             row = (
@@ -88,6 +91,7 @@ class SQLUserRepository:
             return None
         return _user(row), row.password_hash
 
+    @shielded
     async def add_token(self, *, user_id: str, token_hash: str, name: str = "") -> None:
         async with self._sql.transaction("save a token", write=True) as connection:
             await connection.execute(
@@ -96,6 +100,7 @@ class SQLUserRepository:
                 )
             )
 
+    @shielded
     async def user_by_token(self, token_hash: str) -> User | None:
         async with self._sql.transaction("check a token") as connection:
             row = (
@@ -107,6 +112,7 @@ class SQLUserRepository:
             ).first()
         return None if row is None else _user(row)
 
+    @shielded
     async def revoke_token(self, token_hash: str) -> None:
         async with self._sql.transaction("revoke a token", write=True) as connection:
             await connection.execute(sa.delete(TokenRow).where(TokenRow.token_hash == token_hash))
@@ -122,6 +128,7 @@ class SQLAgentRepository:
     def __init__(self, sql: SQLEngine) -> None:
         self._sql = sql
 
+    @shielded
     async def add(self, agent: AgentRecord) -> AgentRecord:
         async with self._sql.transaction(
             "save an agent", write=True, duplicate=f"an agent with id {agent.id!r} already exists"
@@ -129,6 +136,7 @@ class SQLAgentRepository:
             await connection.execute(sa.insert(AgentRow).values(**_agent_values(agent)))
         return _as_stored(agent)
 
+    @shielded
     async def get(self, owner_id: str, agent_id: str) -> AgentRecord | None:
         async with self._sql.transaction("load an agent") as connection:
             row = (
@@ -138,6 +146,7 @@ class SQLAgentRepository:
             ).first()
         return None if row is None else _agent(row)
 
+    @shielded
     async def list(self, owner_id: str, *, page: int, per_page: int) -> Page:
         _check_page(page, per_page)
         async with self._sql.transaction("list agents") as connection:
@@ -154,6 +163,7 @@ class SQLAgentRepository:
             items: list[Any] = [_agent(row) for row in rows]
         return Page(items=items, page=page, per_page=per_page, total=int(total or 0))
 
+    @shielded
     async def update(self, agent: AgentRecord) -> AgentRecord:
         stored = attrs.evolve(agent, updated_at=utc_now())
         values = _agent_values(stored)
@@ -169,6 +179,7 @@ class SQLAgentRepository:
                 raise StorageError(f"there is no agent {agent.id!r} of this owner to update")
         return _as_stored(stored)
 
+    @shielded
     async def delete(self, owner_id: str, agent_id: str) -> bool:
         async with self._sql.transaction("delete an agent", write=True) as connection:
             conversations = sa.select(ConversationRow.id).where(
@@ -251,6 +262,7 @@ class SQLConversationRepository:
     def __init__(self, sql: SQLEngine) -> None:
         self._sql = sql
 
+    @shielded
     async def add(self, conversation: ConversationRecord) -> ConversationRecord:
         async with self._sql.transaction(
             "save a conversation",
@@ -260,9 +272,11 @@ class SQLConversationRepository:
             await connection.execute(sa.insert(ConversationRow).values(**_conversation_values(conversation)))
         return _conversation_as_stored(conversation)
 
+    @shielded
     async def get(self, owner_id: str, conversation_id: str) -> ConversationRecord | None:
         return await self._one((ConversationRow.id == conversation_id, ConversationRow.owner_id == owner_id))
 
+    @shielded
     async def get_any(self, conversation_id: str) -> ConversationRecord | None:
         return await self._one((ConversationRow.id == conversation_id,))
 
@@ -271,6 +285,7 @@ class SQLConversationRepository:
             row = (await connection.execute(sa.select(ConversationRow).where(*where))).first()
         return None if row is None else _conversation(row)
 
+    @shielded
     async def list(
         self,
         owner_id: str,
@@ -300,6 +315,7 @@ class SQLConversationRepository:
             items: list[Any] = [_conversation(row) for row in rows]
         return Page(items=items, page=page, per_page=per_page, total=int(total or 0))
 
+    @shielded
     async def update(self, conversation: ConversationRecord) -> ConversationRecord:
         stored = attrs.evolve(conversation, updated_at=utc_now())
         values = _conversation_values(stored)
@@ -317,6 +333,7 @@ class SQLConversationRepository:
                 raise StorageError(f"there is no conversation {conversation.id!r} of this owner to update")
         return _conversation_as_stored(stored)
 
+    @shielded
     async def claim(self, conversation_id: str, run_id: str) -> bool:
         async with self._sql.transaction("claim a conversation", write=True) as connection:
             result = await connection.execute(
@@ -331,6 +348,7 @@ class SQLConversationRepository:
             )
             return result.rowcount == 1
 
+    @shielded
     async def add_stats(self, conversation_id: str, stats: RunStats) -> None:
         async with self._sql.transaction("add run statistics", write=True) as connection:
             await connection.execute(
@@ -344,6 +362,7 @@ class SQLConversationRepository:
                 )
             )
 
+    @shielded
     async def delete(self, owner_id: str, conversation_id: str) -> bool:
         """Remove the record and, in the same transaction, its messages and events."""
         async with self._sql.transaction("delete a conversation", write=True) as connection:
@@ -357,6 +376,7 @@ class SQLConversationRepository:
             await _delete_conversation_data(connection, [conversation_id])
             return True
 
+    @shielded
     async def fail_interrupted(self, error: str) -> int:
         async with self._sql.transaction("mark interrupted runs failed", write=True) as connection:
             result = await connection.execute(

@@ -34,6 +34,10 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 SQL_BACKENDS = ("sqlite", "postgres")
 
+TEST_CONNECTIONS = 6
+"""Connections per test database: enough for real races, few enough that the machine's
+PostgreSQL (100 clients, shared with every other test and server running) is not exhausted."""
+
 
 @attrs.define
 class SQLTargets:
@@ -54,7 +58,7 @@ class SQLTargets:
 
 
 async def _prepare_postgres(schema: str) -> None:
-    db = Database(POSTGRES_URL, schema=schema)
+    db = Database(POSTGRES_URL, schema=schema, max_connections=2)
     try:
         await db.upgrade()
     finally:
@@ -102,10 +106,15 @@ async def open_database(
     if backend == "sqlite":
         path = folder / f"cw-{uuid.uuid4().hex[:8]}.db"
         shutil.copyfile(targets.sqlite_template, path)
-        db = Database(f"sqlite:///{path}", event_poll_interval=event_poll_interval)
+        db = Database(
+            f"sqlite:///{path}", event_poll_interval=event_poll_interval, max_connections=TEST_CONNECTIONS
+        )
     elif backend == "postgres":
         db = Database(
-            POSTGRES_URL, schema=targets.require_postgres(), event_poll_interval=event_poll_interval
+            POSTGRES_URL,
+            schema=targets.require_postgres(),
+            event_poll_interval=event_poll_interval,
+            max_connections=TEST_CONNECTIONS,
         )
         tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
         async with db.sql.engine.begin() as connection:

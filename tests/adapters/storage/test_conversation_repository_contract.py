@@ -16,6 +16,7 @@ from adapters.storage.sql import Database
 from domain.messages import ChatMessage, ToolCall, ToolDefinition
 from domain.ports import ConversationRepositoryPort
 from domain.service import AgentRecord, ConversationRecord, ConversationStatus, RunStats
+from tests.adapters.storage.conftest import TEST_CONNECTIONS
 
 pytestmark = pytest.mark.anyio
 
@@ -172,7 +173,7 @@ async def test_concurrent_claims_from_separate_databases_have_one_winner(
 ) -> None:
     """Two processes sharing the database: separate engines, separate connection pools."""
     made = await database.conversations.add(conversation(world.ada, world.agent))
-    other = Database(database.url, schema=database.sql.schema)
+    other = Database(database.url, schema=database.sql.schema, max_connections=TEST_CONNECTIONS)
     try:
         results = await asyncio.gather(
             *((database if n % 2 else other).conversations.claim(made.id, f"run-{n}") for n in range(16))

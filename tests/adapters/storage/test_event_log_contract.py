@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from adapters.storage.sql import Database
 from domain.ports import EventLogPort
 from domain.service import StoredEvent
-from tests.adapters.storage.conftest import SQLTargets, open_database
+from tests.adapters.storage.conftest import TEST_CONNECTIONS, SQLTargets, open_database
 
 LogFactory = Callable[[SQLTargets, Path], AbstractAsyncContextManager[EventLogPort]]
 
@@ -178,7 +178,9 @@ async def two_processes(
 ) -> AsyncIterator[tuple[Database, Database]]:
     """Two `Database`s on the same data, as two server or worker processes would have."""
     async with open_database(request.param, sql_targets, tmp_path, event_poll_interval=0.05) as first:
-        second = Database(first.url, schema=first.sql.schema, event_poll_interval=0.05)
+        second = Database(
+            first.url, schema=first.sql.schema, event_poll_interval=0.05, max_connections=TEST_CONNECTIONS
+        )
         try:
             yield first, second
         finally:
@@ -201,3 +203,40 @@ async def test_wait_sees_events_another_process_appends(two_processes: tuple[Dat
     await asyncio.sleep(0.1)
     event = await second.events.append("c", "completed", {"stats": {}})
     assert tuple(await asyncio.wait_for(waiting, timeout=90)) == (event,)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def polling_db(
+    request: pytest.FixtureRequest, sql_targets: SQLTargets, tmp_path: Path
+) -> AsyncIterator[Database]:
+    async with open_database(request.param, sql_targets, tmp_path, event_poll_interval=0.01) as db:
+        yield db
+
+
+async def test_cancelled_listeners_and_writers_leave_no_broken_connection(polling_db: Database) -> None:
+    """Clients hang up mid-query all the time: the query still ends cleanly, nothing is logged."""
+    loop = asyncio.get_running_loop()
+    problems: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: problems.append(context))
+    try:
+        for round_ in range(5):
+            listeners = [
+                asyncio.create_task(polling_db.events.wait(f"c{n}", after=0, max_wait=60)) for n in range(30)
+            ]
+            writers = [
+                asyncio.create_task(polling_db.events.append("w", "text_chunk", {"n": n})) for n in range(10)
+            ]
+            await asyncio.sleep(0.02 * round_)
+            for task in (*listeners, *writers):
+                task.cancel()
+            await asyncio.gather(*listeners, *writers, return_exceptions=True)
+        await asyncio.sleep(0.1)
+        # A cancelled append either never started or was stored whole: ids stay gapless.
+        stored = await polling_db.events.read("w")
+        assert [event.id for event in stored] == list(range(1, len(stored) + 1))
+        after = await polling_db.events.append("w", "completed", {})
+        assert after.id == len(stored) + 1
+        assert polling_db.sql.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        loop.set_exception_handler(None)
+    assert problems == []

@@ -36,7 +36,7 @@ async def empty(
         return
     sql_targets.require_postgres()
     schema = f"cw_mig_{uuid.uuid4().hex[:12]}"
-    db = Database(POSTGRES_URL, schema=schema)
+    db = Database(POSTGRES_URL, schema=schema, max_connections=2)
     try:
         yield db
     finally:
