@@ -44,7 +44,7 @@ from dependency_injector import containers, providers
 
 from adapters.environments import environment_config
 from adapters.llm import SPECS, SPECS_BY_NAME, BackendSpec, BuildContext
-from adapters.settings import Settings
+from adapters.settings import DEFAULT_MAX_TOOL_CALLS, Settings
 from application.model_config import ModelConfigNormalizer
 from application.registry import BackendEntry, BackendRegistry
 from application.run_agent import RunAgent
@@ -125,9 +125,15 @@ def _tool_registry(
     """
     from adapters.tools import register_workspace_tools
 
-    registry = ToolRegistry()
+    # Every tool gets a time limit (CW_TOOL_TIMEOUT): a call that overruns is answered with
+    # an error result saying so, and never holds up the run, a stop or shutdown.
+    timeout = settings.tool_timeout()
+    registry = ToolRegistry(default_timeout=timeout)
     register_workspace_tools(
-        registry, Path(workspace) if workspace else Path.cwd(), secrets=settings.secrets()
+        registry,
+        Path(workspace) if workspace else Path.cwd(),
+        secrets=settings.secrets(),
+        time_budget=timeout,
     )
     for tool in app_tools:
         if isinstance(tool, tuple):
@@ -147,9 +153,20 @@ def _store(kind: str) -> ConversationStorePort:
 
 
 def _run_agent(
-    backends: BackendRegistry, store: ConversationStorePort, tools: ToolRegistry, max_turns: int | None
+    backends: BackendRegistry,
+    store: ConversationStorePort,
+    tools: ToolRegistry,
+    max_turns: int | None,
+    settings: Settings | None = None,
 ) -> RunAgent:
-    return RunAgent(backends=backends, store=store, tools=tools, max_turns=max_turns or 25)
+    max_tool_calls = settings.max_tool_calls() if settings is not None else DEFAULT_MAX_TOOL_CALLS
+    return RunAgent(
+        backends=backends,
+        store=store,
+        tools=tools,
+        max_turns=max_turns or 25,
+        max_tool_calls=max_tool_calls,
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -217,7 +234,12 @@ class Container(containers.DeclarativeContainer):
     """The `ToolRegistry` (a `ToolRunnerPort`): builtin workspace tools plus ``app_tools``."""
 
     run_agent = providers.Factory(
-        _run_agent, backends=backends, store=store, tools=tools, max_turns=config.max_turns
+        _run_agent,
+        backends=backends,
+        store=store,
+        tools=tools,
+        max_turns=config.max_turns,
+        settings=settings,
     )
     """The `RunAgent` use case."""
 

@@ -15,6 +15,7 @@ hands each backend its view. Secrets never appear in a ``repr``: `redact` masks 
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -45,6 +46,12 @@ __all__ = [
 
 DEFAULT_BACKEND = "huggingface"
 """The backend used when ``AI_BACKEND`` is not set."""
+
+DEFAULT_TOOL_TIMEOUT = 60.0
+"""Seconds a tool call may take when ``CW_TOOL_TIMEOUT`` is not set."""
+
+DEFAULT_MAX_TOOL_CALLS = 32
+"""Tool calls run from one model reply when ``CW_MAX_TOOL_CALLS`` is not set."""
 
 
 class _BackendPrefixes(Mapping[str, str]):
@@ -230,6 +237,40 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set, so that output can be scrubbed of them as a last resort."""
         return tuple(value for key, value in self.environ.items() if is_secret(key) and len(value) >= 4)
+
+    def tool_timeout(self) -> float:
+        """``CW_TOOL_TIMEOUT``: seconds one tool call may take (default 60); its result then says so.
+
+        Raises:
+            ConfigError: not a positive number.
+        """
+        raw = self.get("CW_TOOL_TIMEOUT")
+        if raw is None:
+            return DEFAULT_TOOL_TIMEOUT
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"CW_TOOL_TIMEOUT must be a positive number of seconds, not {raw!r}")
+        return value
+
+    def max_tool_calls(self) -> int:
+        """``CW_MAX_TOOL_CALLS``: the most tool calls run from one model reply (default 32).
+
+        Raises:
+            ConfigError: not a whole number of at least 1.
+        """
+        raw = self.get("CW_MAX_TOOL_CALLS")
+        if raw is None:
+            return DEFAULT_MAX_TOOL_CALLS
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigError(f"CW_MAX_TOOL_CALLS must be a whole number of at least 1, not {raw!r}")
+        return value
 
     # --- each backend's own settings, parsed by the backend's settings class -------------------
 

@@ -294,9 +294,17 @@ class AgentRun:
         for call in calls:
             yield ToolExecutionStarted(call=call)
         names = tuple(definition.name for definition in offered)
+        limit = self.owner.max_tool_calls
         self.tool_tasks = [
-            asyncio.create_task(self._run_tool(i, call, names)) for i, call in enumerate(calls)
+            asyncio.create_task(self._run_tool(i, call, names)) for i, call in enumerate(calls[:limit])
         ]
+        for i, call in enumerate(calls[limit:], start=limit):  # past the cap: answered, never run
+            content = (
+                f"Error: not run: this reply asked for {len(calls)} tool calls and at most {limit} "
+                "run per reply. Ask again for the ones you still need, fewer at a time."
+            )
+            self.ready[i] = ToolResult(call_id=call.id, name=call.name, content=content, is_error=True)
+            self.inbox.put_nowait(_ToolDone(index=i, result=self.ready[i]))
         on_client: set[int] = set()
         while self.unanswered:
             item = await self.inbox.get()

@@ -27,9 +27,19 @@ from domain.events import RunEnded, RunEvent
 from domain.model_config import Agent
 from domain.ports import ConversationStorePort, ToolRunnerPort
 
-__all__ = ["CANCELLED_RESULT", "INTERRUPTED_RESULT", "CancelToken", "ImageLike", "RunAgent"]
+__all__ = [
+    "CANCELLED_RESULT",
+    "DEFAULT_MAX_TOOL_CALLS",
+    "INTERRUPTED_RESULT",
+    "CancelToken",
+    "ImageLike",
+    "RunAgent",
+]
 
 T = TypeVar("T")
+
+DEFAULT_MAX_TOOL_CALLS = 32
+"""The most tool calls `RunAgent` runs from one model reply, unless told otherwise."""
 
 
 @attrs.define
@@ -41,17 +51,25 @@ class RunAgent:
         store: where every message is saved as it happens.
         tools: runs the tools; the agent is offered only the tools it names.
         max_turns: the most model calls one run may make.
+        max_tool_calls: the most tool calls run from one reply; each call past it gets an
+            error result saying so (a model asking for 10^5 calls must not run them all).
     """
 
     backends: BackendRegistry
     store: ConversationStorePort
     tools: ToolRunnerPort
     max_turns: int = attrs.field(default=25)
+    max_tool_calls: int = attrs.field(default=DEFAULT_MAX_TOOL_CALLS)
 
     @max_turns.validator
     def _at_least_one(self, attribute: object, value: int) -> None:
         if value < 1:
             raise ValueError("max_turns must be at least 1")
+
+    @max_tool_calls.validator
+    def _at_least_one_call(self, attribute: object, value: int) -> None:
+        if value < 1:
+            raise ValueError("max_tool_calls must be at least 1")
 
     def stream(
         self,

@@ -9,6 +9,7 @@ runs. `main` turns every outcome into an exit code: `AgentError`s through the ta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -19,6 +20,7 @@ import click
 
 from adapters.cli.app import CliApp
 from adapters.cli.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_UNEXPECTED, error_line, exit_code_for, scrub
+from adapters.cli.scrubbing import scrubbed_std_streams
 from domain.errors import AgentError
 
 if TYPE_CHECKING:
@@ -119,6 +121,9 @@ def main(
     """
     _replace_unprintable_output()
     app = CliApp(environ=environ, container_override=container)
+    # Everything printed, the model's own text included, is scrubbed of configured secrets.
+    output = contextlib.ExitStack()
+    output.enter_context(scrubbed_std_streams(app.secrets))
     try:
         result: Any = cli.main(
             args=list(argv) if argv is not None else None, prog_name="cw", standalone_mode=False, obj=app
@@ -143,6 +148,8 @@ def main(
         if (environ if environ is not None else os.environ).get("CW_DEBUG"):
             sys.stderr.write(scrub("".join(traceback.format_exception(error)), app.secrets()))
         return EXIT_UNEXPECTED
+    finally:
+        output.close()
     if isinstance(result, int):
         return result
     return EXIT_OK
