@@ -84,6 +84,45 @@ class BackendSpec(Generic[S]):
     model_manager: Callable[[S, BuildContext], ModelManagementPort] | None = None
     model_settings: Callable[[S], Mapping[str, Any]] = _no_model_settings
 
+    @classmethod
+    def http(
+        cls,
+        name: str,
+        title: str,
+        env_prefix: str,
+        settings: type[Any],
+        adapter: Any,
+        profile: DriverProfile,
+    ) -> BackendSpec[Any]:
+        """The spec of a plain HTTP backend, the usual shape.
+
+        Args:
+            name: the backend name (also the adapter's ``name``).
+            title: the human name.
+            env_prefix: the prefix of its variables, with the underscore.
+            settings: its settings class: ``from_env(environ)``, ``backend_settings()`` (the
+                model settings it holds) and ``validate()``.
+            adapter: its adapter class, built as ``adapter(settings=, config=, transport=,
+                name=)``, whose ``capabilities_flags`` say what it can do.
+            profile: its driver's profile (the driver is ``profile.driver``).
+        """
+
+        def build(settings: Any, config: NormalizedModelConfig, io: BuildContext) -> LLMPort:
+            built: LLMPort = adapter(settings=settings, config=config, transport=io.transport, name=name)
+            return built
+
+        return cls(
+            name=name,
+            title=title,
+            driver=profile.driver,
+            env_prefix=env_prefix,
+            settings=settings,
+            build=build,
+            model_settings=settings.backend_settings,
+            capabilities=adapter.capabilities_flags,
+            profile=profile,
+        )
+
     @property
     def manages_models(self) -> bool:
         """Whether the backend offers model management (pull, rm, show, ps)."""

@@ -13,17 +13,5 @@ from adapters.llm.spec import BackendSpec
 
 __all__ = ["SPEC", "AnthropicLLM", "AnthropicSettings"]
 
-SPEC: BackendSpec[AnthropicSettings] = BackendSpec(
-    name="claude",
-    title="Anthropic Claude",
-    driver="anthropic",
-    env_prefix="ANTHROPIC_",
-    settings=AnthropicSettings,
-    build=lambda settings, config, io: AnthropicLLM(
-        settings=settings, config=config, transport=io.transport, name="claude"
-    ),
-    model_settings=AnthropicSettings.backend_settings,
-    capabilities=AnthropicLLM.capabilities_flags,
-    profile=PROFILE,
-)
+SPEC = BackendSpec.http("claude", "Anthropic Claude", "ANTHROPIC_", AnthropicSettings, AnthropicLLM, PROFILE)
 """The ``claude`` backend."""

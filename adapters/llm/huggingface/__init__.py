@@ -7,8 +7,6 @@ registers both (see `adapters.llm.SPECS`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from adapters.llm.huggingface.llm import PROVIDER_HEADER, HuggingFaceLLM, route_model
 from adapters.llm.huggingface.models import CURATED_MODELS
 from adapters.llm.huggingface.profile import PROFILE
@@ -25,21 +23,7 @@ __all__ = [
 ]
 
 
-def _model_settings(settings: HuggingFaceSettings) -> dict[str, Any]:
-    return {"model": settings.model, "timeout": settings.timeout, "provider": settings.provider}
+_TITLE = "Hugging Face Inference Providers"
 
-
-SPEC: BackendSpec[HuggingFaceSettings] = BackendSpec(
-    name="huggingface",
-    title="Hugging Face Inference Providers",
-    driver="huggingface",
-    env_prefix="HUGGINGFACE_",
-    settings=HuggingFaceSettings,
-    build=lambda settings, config, io: HuggingFaceLLM(
-        settings=settings, config=config, transport=io.transport, name="huggingface"
-    ),
-    model_settings=_model_settings,
-    capabilities=HuggingFaceLLM.capabilities_flags,
-    profile=PROFILE,
-)
+SPEC = BackendSpec.http("huggingface", _TITLE, "HUGGINGFACE_", HuggingFaceSettings, HuggingFaceLLM, PROFILE)
 """The ``huggingface`` backend."""

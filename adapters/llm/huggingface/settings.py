@@ -12,6 +12,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -123,6 +124,10 @@ class HuggingFaceSettings:
             check_api_key("HUGGINGFACE_BILL_TO", bill_to)
             values["bill_to"] = bill_to
         return cls(**values)  # type: ignore[arg-type]
+
+    def backend_settings(self) -> dict[str, Any]:
+        """The backend-level model settings for the registry (``BackendEntry.settings``)."""
+        return {"model": self.model, "timeout": self.timeout, "provider": self.provider}
 
     def validate(self) -> None:
         """Check the settings before any request is sent.

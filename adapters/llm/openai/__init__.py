@@ -12,17 +12,5 @@ from adapters.llm.spec import BackendSpec
 
 __all__ = ["SPEC", "OpenAILLM", "OpenAISettings"]
 
-SPEC: BackendSpec[OpenAISettings] = BackendSpec(
-    name="openai",
-    title="OpenAI",
-    driver="openai",
-    env_prefix="OPENAI_",
-    settings=OpenAISettings,
-    build=lambda settings, config, io: OpenAILLM(
-        settings=settings, config=config, transport=io.transport, name="openai"
-    ),
-    model_settings=OpenAISettings.backend_settings,
-    capabilities=OpenAILLM.capabilities_flags,
-    profile=PROFILE,
-)
+SPEC = BackendSpec.http("openai", "OpenAI", "OPENAI_", OpenAISettings, OpenAILLM, PROFILE)
 """The ``openai`` backend."""

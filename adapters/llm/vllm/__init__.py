@@ -13,15 +13,5 @@ from adapters.llm.vllm.settings import VLLMSettings
 
 __all__ = ["SPEC", "VLLMLLM", "VLLMSettings", "parse_models"]
 
-SPEC: BackendSpec[VLLMSettings] = BackendSpec(
-    name="vllm",
-    title="vLLM",
-    driver="vllm",
-    env_prefix="VLLM_",
-    settings=VLLMSettings,
-    build=lambda settings, config, io: VLLMLLM(settings=settings, config=config, transport=io.transport),
-    model_settings=VLLMSettings.backend_settings,
-    capabilities=VLLMLLM.capabilities_flags,
-    profile=PROFILE,
-)
+SPEC = BackendSpec.http("vllm", "vLLM", "VLLM_", VLLMSettings, VLLMLLM, PROFILE)
 """The ``vllm`` backend."""
