@@ -46,7 +46,8 @@ def test_upgrade_current_and_downgrade(capsys: pytest.CaptureFixture[str], envir
     assert run_cw(capsys, ["db", "current"], environ) == (0, "none\n", "")
     code, out, err = run_cw(capsys, ["db", "upgrade"], environ)
     assert code == 0, err
-    assert out == f"SQLite file {environ['CW_DATABASE_URL'].removeprefix('sqlite:///')} is at revision 0001\n"
+    path = environ["CW_DATABASE_URL"].removeprefix("sqlite:///")
+    assert out == f"SQLite file {path} is at revision {Database.head_revision()}\n"
     assert run_cw(capsys, ["db", "current"], environ) == (0, f"{Database.head_revision()}\n", "")
     code, out, err = run_cw(capsys, ["db", "downgrade", "base"], environ)
     assert code == 0, err

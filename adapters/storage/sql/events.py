@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from adapters.storage.sql._shielded import shielded
 from adapters.storage.sql.engine import SQLEngine, utc_now
@@ -94,23 +95,52 @@ class SQLEventLog:
     async def append(self, conversation_id: str, type: str, data: Mapping[str, Any]) -> StoredEvent:
         """Add an event at the end of the conversation's log; returns it with its id."""
         payload = _plain(data)
-        async with self._sql.transaction("save an event", write=True) as connection:
-            event_id = await connection.scalar(
-                self._sql.upsert_increment(EventCounterRow, "conversation_id", conversation_id, "last_id")
-            )
-            await connection.execute(
-                sa.insert(EventRow).values(
-                    conversation_id=conversation_id,
-                    id=event_id,
-                    type=str(type),
-                    data=payload,
-                    created_at=utc_now(),
-                )
-            )
+        statement = self._insert_next(conversation_id, str(type), payload)
+        # One statement, atomic by itself on both databases: on SQLite it runs without an
+        # explicit transaction (it takes the write lock as it starts), saving round trips.
+        async with self._sql.transaction("save an event", write=not self._sql.is_sqlite) as connection:
+            event_id = await connection.scalar(statement)
         self._wakeups.wake(conversation_id)
         return StoredEvent(
             id=int(event_id or 0), conversation_id=conversation_id, type=str(type), data=payload
         )
+
+    def _insert_next(self, conversation_id: str, type: str, payload: dict[str, Any]) -> Any:
+        """``INSERT`` the event with the conversation's next id, ``RETURNING`` that id."""
+        data = sa.bindparam("data", payload, type_=sa.JSON)
+        now = utc_now()
+        values = {"conversation_id": conversation_id, "type": type, "data": data, "created_at": now}
+        if self._sql.is_sqlite:
+            # The next id reads the counter; the ``events_bump_counter`` trigger (migration
+            # 0002) moves the counter on in the same statement.
+            last = (
+                sa.select(EventCounterRow.last_id)
+                .where(EventCounterRow.conversation_id == conversation_id)
+                .scalar_subquery()
+            )
+            next_id = sa.func.coalesce(last, 0) + 1
+            return sa.insert(EventRow).values(id=next_id, **values).returning(EventRow.id)
+        # PostgreSQL: bump the counter (the row stays locked until commit) and insert with its
+        # value, in one data-modifying CTE.
+        bumped = (
+            postgresql.insert(EventCounterRow)
+            .values(conversation_id=conversation_id, last_id=1)
+            .on_conflict_do_update(
+                index_elements=[EventCounterRow.conversation_id],
+                set_={"last_id": EventCounterRow.last_id + 1},
+            )
+            .returning(EventCounterRow.last_id)
+            .cte("bumped")
+        )
+        columns = ["conversation_id", "id", "type", "data", "created_at"]
+        source = sa.select(
+            sa.literal(conversation_id, sa.String),
+            bumped.c.last_id,
+            sa.literal(type, sa.String),
+            data,
+            sa.literal(now, sa.DateTime(timezone=True)),
+        )
+        return sa.insert(EventRow).from_select(columns, source).returning(EventRow.id)
 
     @shielded
     async def read(
