@@ -39,8 +39,13 @@ def require_chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module.
+
+    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop marked running in
+    this thread while it is open, which would break any ``anyio`` test that runs meanwhile.
+    """
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 

@@ -8,6 +8,7 @@ own event loop; `cw serve` runs as a subprocess, as a user runs it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -102,3 +103,65 @@ def cw_serve(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class DroppingProxy:
+    """A TCP proxy on loopback whose open connections can be cut at once (a dropped network).
+
+    Used as an async context manager on a loop of its own (`in_thread`); `drop` may be called
+    from any thread and returns how many connections it cut.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").split(":")
+        self._upstream = (host, int(port))
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.url = ""
+
+    async def __aenter__(self) -> DroppingProxy:
+        self._loop = asyncio.get_running_loop()
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        except OSError:
+            writer.close()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            self._writers.difference_update((writer, up_writer))
+
+    def _cut(self) -> int:
+        writers = list(self._writers)
+        for writer in writers:
+            writer.transport.abort()
+        self._writers.clear()
+        return len(writers)
+
+    def drop(self) -> int:
+        """Cut every open connection (both sides) now."""
+        assert self._loop is not None
+        future: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._loop.call_soon_threadsafe(lambda: future.set_result(self._cut()))
+        return future.result(timeout=10)

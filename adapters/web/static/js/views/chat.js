@@ -128,7 +128,12 @@ class ChatView {
     this.main.append(
       h("p", { class: "crumbs" }, back),
       h("div", { class: "page-head chat-head" }, h("h1", { text: title }), this.statusEl),
-      agent ? h("p", { class: "meta", text: `${agent.ai_backend}${agent.model_config?.model ? ` · ${agent.model_config.model}` : ""}` }) : null,
+      agent
+        ? h("p", {
+            class: "meta",
+            text: [agent.ai_backend, agent.model_config?.model, agent.model_config?.provider].filter(Boolean).join(" · "),
+          })
+        : null,
       this.messagesEl,
       this.connectionEl,
       this.errorEl,

@@ -102,15 +102,28 @@ function backendSection(backend) {
     try {
       const pull = await api(`/ai-backends/${encodeURIComponent(name)}/models/pull`, { method: "POST", body: { model } });
       const url = pull.stream_url || `/ai-backends/${encodeURIComponent(name)}/models/pull/${encodeURIComponent(pull.pull_id)}/stream`;
+      // Ollama reports each layer (digest) on its own: the bar shows the bytes of every layer
+      // seen so far together, and never moves back when a new layer starts.
+      const layers = new Map();
+      let shown = 0;
       const end = await stream(url, {
         isFinal: (type) => type === "completed" || type === "failed",
         onEvent: (type, data) => {
           if (type === "started") status.textContent = `Pulling ${model}: started`;
           else if (type === "progress") {
-            const percentage = Number(data.percentage);
-            if (Number.isFinite(percentage)) progress.value = Math.max(0, Math.min(100, percentage));
-            const share = Number.isFinite(percentage) ? ` ${Math.round(percentage)} %` : "";
-            status.textContent = `Pulling ${model}: ${data.status || "downloading"}${share}`;
+            if (data.digest && Number(data.total) > 0) {
+              layers.set(data.digest, { total: Number(data.total), completed: Number(data.completed) || 0 });
+            }
+            let total = 0;
+            let completed = 0;
+            for (const layer of layers.values()) {
+              total += layer.total;
+              completed += Math.min(layer.completed, layer.total);
+            }
+            if (total > 0) shown = Math.max(shown, Math.floor((completed / total) * 100));
+            progress.value = shown;
+            const bytes = total > 0 ? ` — ${size(completed)} of ${size(total)}` : "";
+            status.textContent = `Pulling ${model}: ${data.status || "downloading"}${bytes} (${shown} %)`;
           }
         },
       });
