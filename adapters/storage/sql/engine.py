@@ -150,15 +150,6 @@ class SQLEngine:
             return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
         return postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=[key])
 
-    def upsert_increment(self, table: Any, key: str, key_value: str, counter: str) -> Any:
-        """``INSERT (key, 1) ON CONFLICT (key) DO UPDATE SET counter = counter + 1 RETURNING counter``."""
-        module = sqlite if self.is_sqlite else postgresql
-        statement = module.insert(table).values({key: key_value, counter: 1})
-        column = getattr(table, counter)
-        return statement.on_conflict_do_update(index_elements=[key], set_={counter: column + 1}).returning(
-            column
-        )
-
     async def aclose(self) -> None:
         await self.engine.dispose()
 
