@@ -38,6 +38,7 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.web
 
 # API processes and workers on this machine against the local Redis and PostgreSQL (Ctrl-C stops all).
 cluster: $(STAMP)

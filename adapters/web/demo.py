@@ -32,6 +32,7 @@ from adapters.llm.fake import FakeStep, HTTPFailure, ScriptedTransport
 from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
+from domain.errors import ConfigError
 from domain.messages import AIResponse, FinishReason, ToolCall, Usage
 from domain.service import AgentRecord
 
@@ -337,6 +338,18 @@ async def prepare_demo_user(db: Database) -> tuple[str, str]:
     return DEMO_EMAIL, token
 
 
+def _delay(value: str | None) -> float:
+    if value is None:
+        return DEMO_DELAY
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 10:
+        raise ConfigError(f"CW_DEMO_DELAY={value!r} must be a number of seconds from 0 to 10")
+    return seconds
+
+
 @attrs.frozen(kw_only=True)
 class DemoServe:
     """What ``cw serve --demo`` runs with: its settings and container, and lines to print."""
@@ -357,16 +370,23 @@ class DemoServe:
 
 
 @contextlib.asynccontextmanager
-async def serve_demo(settings: Settings, *, delay: float = DEMO_DELAY) -> AsyncIterator[DemoServe]:
+async def serve_demo(settings: Settings, *, delay: float | None = None) -> AsyncIterator[DemoServe]:
     """The set-up of ``cw serve --demo``, for as long as the block runs.
 
     The loopback backends of `demo_backends`; the ``fake`` backend answering with the demo
     model (`DemoTransport`); and, unless ``CW_DATABASE_URL`` is set, a throwaway SQLite
-    database, so trying the demo leaves nothing behind.
+    database, so trying the demo leaves nothing behind. ``delay`` (default ``CW_DEMO_DELAY``,
+    else `DEMO_DELAY`) paces the demo model's chunks; the bench sets 0.
+
+    Raises:
+        ConfigError: ``CW_DEMO_DELAY`` is not a number of seconds from 0 to 10.
     """
     from dependency_injector import providers
 
     from adapters.container import build_container
+
+    if delay is None:
+        delay = _delay(settings.get("CW_DEMO_DELAY"))
 
     with tempfile.TemporaryDirectory(prefix="cw-serve-demo-db-") as folder:
         async with demo_backends(settings, delay=delay) as backends:
