@@ -151,9 +151,10 @@ class BackendRegistry:
         """
         entry = self.get(name)
         if entry.model_manager is None:
+            managing = [other.name for other in self._entries.values() if other.model_manager is not None]
+            where = f"use {' or '.join(managing)} for that" if managing else "no registered backend does"
             raise NotSupportedError(
-                f"the {name} backend does not manage models (pull, delete, show); "
-                "use a self-hosted backend such as ollama for that",
+                f"the {name} backend does not manage models (pull, delete, show); {where}",
                 backend=name,
             )
         return entry.model_manager()

@@ -126,6 +126,7 @@ def test_model_manager_when_offered_and_not_supported_otherwise() -> None:
     with pytest.raises(NotSupportedError) as caught:
         registry.model_manager("huggingface")
     assert caught.value.backend == "huggingface"
+    assert str(caught.value).endswith("does not manage models (pull, delete, show); use local for that")
     with pytest.raises(UnknownBackendError):
         registry.model_manager("nope")
 
