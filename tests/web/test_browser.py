@@ -219,6 +219,43 @@ def test_register_then_create_a_hugging_face_agent_with_a_validation_error_on_th
     assert errors == []
 
 
+def test_editing_keeps_what_the_form_does_not_show_and_a_named_provider(
+    signed_in: Any, served: Served, account: Account
+) -> None:
+    page = signed_in
+    agent = account.agent(
+        name="Routed",
+        ai_backend="huggingface",
+        model_config={"model": "Qwen/Qwen2.5-72B-Instruct", "provider": "together", "top_k": 40},
+    )
+    page.goto(f"{served.url}/#/agents/{agent['id']}/edit")
+    page.wait_for_selector("#f-provider-name", state="visible")
+    assert page.input_value("#f-provider") == "other"
+    assert page.input_value("#f-provider-name") == "together"
+    assert page.input_value("#f-model") == "Qwen/Qwen2.5-72B-Instruct"
+    page.fill("#f-provider-name", "")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("#f-provider-name-error:not([hidden])")  # checked before sending
+    page.fill("#f-provider-name", "cerebras")
+    page.fill("#f-top-p", "0.9")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("h1:has-text('Routed')")
+    config = account.call("GET", f"/agents/{agent['id']}").json()["model_config"]
+    assert config["provider"] == "cerebras"
+    assert config["top_p"] == 0.9
+    assert config["top_k"] == 40  # not in the form, and not lost
+
+    page.goto(f"{served.url}/#/agents/{agent['id']}/edit")
+    page.wait_for_selector("#f-backend")
+    page.select_option("#f-backend", "fake")
+    page.fill("#f-model", "")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("h1:has-text('Routed')")
+    saved = account.call("GET", f"/agents/{agent['id']}").json()
+    assert saved["ai_backend"] == "fake"
+    assert "provider" not in saved["model_config"]  # a Hugging Face setting goes with its backend
+
+
 # --- chat -------------------------------------------------------------------------------------
 
 
