@@ -86,8 +86,8 @@ def create_app(service: Service) -> FastAPI:
         title="Chinese Worker API",
         version="1.0",
         description="Agents, conversations with background runs streamed over SSE, client tools.",
-        max_body_size=MAX_BODY_BYTES,
     )
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     app.state.service = service
     secrets = tuple(service.settings.secrets())
 
@@ -135,6 +135,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, _TooLargeError):
+            return error_response(413, f"the request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
         _log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
         return error_response(500, "the server failed unexpectedly; the error was logged")
 
@@ -142,6 +144,61 @@ def create_app(service: Service) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, responses=_COMMON_RESPONSES)
     _mount_web(app)
     return app
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+class _BodyLimit:
+    """Refuses a request body over ``limit`` bytes with a JSON 413, whether its length is
+    announced (Content-Length) or only found out while reading (chunked)."""
+
+    def __init__(self, app: Any, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(send)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLargeError
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLargeError:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send: Any) -> None:
+        response = JSONResponse(
+            {"message": f"the request body is over {self.limit // (1024 * 1024)} MiB"}, status_code=413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Any:  # pragma: no cover - a response never reads
+    return {"type": "http.disconnect"}
 
 
 def _mount_web(app: FastAPI) -> None:

@@ -81,10 +81,15 @@ async def open_database(tmp_path: Path) -> Database:
     return Database(f"sqlite:///{path}")
 
 
-async def make_api(tmp_path: Path, environ: dict[str, str] | None = None) -> AsyncIterator[Api]:
+async def make_api(
+    tmp_path: Path, environ: dict[str, str] | None = None, *, backends: Any = None
+) -> AsyncIterator[Api]:
+    """The API on a fresh database; ``backends`` replaces the backend registry (a test double)."""
     settings = Settings.load({"CW_ENV": "test", **(environ or {})})
     container = build_container(settings=settings)
     container.fake_script.override(providers.Object(()))
+    if backends is not None:
+        container.backends.override(providers.Object(backends))
     db = await open_database(tmp_path)
     service = await build_service(settings, container=container, db=db)
     app = create_app(service)
