@@ -48,7 +48,12 @@ class CliApp:
         return self._settings
 
     def secrets(self) -> tuple[str, ...]:
-        """Secret values read so far, to scrub from error lines."""
+        """Secret values read so far (an embedded container's too), to scrub from all output."""
+        if self._settings is None and self.container_override is not None:
+            try:
+                self._settings = self.container_override.settings()
+            except Exception:  # its settings cannot be read: the command will say why
+                return ()
         return self._settings.secrets() if self._settings is not None else ()
 
     def container(

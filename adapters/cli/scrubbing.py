@@ -95,7 +95,7 @@ def scrubbed_std_streams(secrets: Callable[[], Sequence[str]]) -> Iterator[None]
     """Route ``sys.stdout`` and ``sys.stderr`` through `ScrubbingWriter` for the duration."""
     out, err = sys.stdout, sys.stderr
     wrapped_out, wrapped_err = ScrubbingWriter(out, secrets), ScrubbingWriter(err, secrets)
-    sys.stdout, sys.stderr = wrapped_out, wrapped_err  # type: ignore[assignment]
+    sys.stdout, sys.stderr = wrapped_out, wrapped_err
     try:
         yield
     finally:

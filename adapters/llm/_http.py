@@ -250,17 +250,38 @@ def build_client(
             be sent (a control character or non-ASCII in a key); the message never quotes it.
     """
     refuse_userinfo(base_url)
+    # A query in the base URL (``?api-version=…``) is sent with every request, after the
+    # path: httpx would otherwise append ``/chat/completions`` to the query string.
+    root, params = _split_query(base_url)
+    hooks: dict[str, list[Callable[[httpx.Request], Awaitable[None]]]] = {}
+    if params is not None:
+
+        async def add_base_query(request: httpx.Request) -> None:
+            request.url = request.url.copy_merge_params(params)
+
+        hooks["request"] = [add_base_query]
     try:
         return httpx.AsyncClient(
-            base_url=base_url,
+            base_url=root,
             timeout=httpx_timeout(clocks),
             transport=transport if transport is not None else _LazyTLSTransport(),
             headers=dict(headers or {}),
             follow_redirects=False,
+            event_hooks=hooks,
         )
-    except (UnicodeEncodeError, httpx.LocalProtocolError):
-        pass
+    except (UnicodeEncodeError, httpx.LocalProtocolError) as exc:
+        _hide_header_value(exc)
     raise _bad_header_error(None)
+
+
+def _split_query(base_url: str) -> tuple[str, httpx.QueryParams | None]:
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return base_url, None  # left for httpx to explain on the first request
+    if not url.query and not url.fragment:
+        return base_url, None
+    return str(url.copy_with(query=None, fragment=None)), url.params
 
 
 def refuse_userinfo(base_url: str, *, variable: str | None = None) -> None:
@@ -279,6 +300,14 @@ def refuse_userinfo(base_url: str, *, variable: str | None = None) -> None:
             f"{where} must not contain a user name or password (user:pass@host); "
             "remove them and set the API key variable instead"
         )
+
+
+def _hide_header_value(exc: BaseException) -> None:
+    """Blank what an httpx header error quotes (the header value, usually the key)."""
+    if isinstance(exc, UnicodeEncodeError):
+        exc.object = "?" * len(exc.object)
+    else:
+        exc.args = ("a request header value was refused (not shown: it may hold a key)",)
 
 
 def _bad_header_error(backend: str | None) -> ConfigError:
@@ -386,9 +415,10 @@ def map_http_errors(
         yield
     except LLMError:
         raise
-    except (httpx.LocalProtocolError, UnicodeEncodeError):
+    except (httpx.LocalProtocolError, UnicodeEncodeError) as exc:
         # httpx quotes the offending header (the key) in its message: never let it travel,
-        # not even as the cause. Raised below, outside this handler, so it has no context.
+        # not even as the context of our error (a ``with`` block keeps it there).
+        _hide_header_value(exc)
         bad_header = True
     except httpx.ConnectTimeout as exc:
         seconds = _timeout_seconds(exc, clocks, "connect")

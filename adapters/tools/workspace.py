@@ -186,6 +186,14 @@ class Workspace:
             shown.append(f"… (more lines follow; read on with offset={last + 1})")
         return self.redact("\n".join(shown))
 
+    def _rules(self, base: Path) -> IgnoreRules:
+        """The ignore rules for a walk from ``base``: a folder named explicitly is searched even
+        when ``.gitignore`` excludes it (then only the rules inside it apply)."""
+        rules = IgnoreRules(self.root)
+        if base != self.root and rules.ignored(base, is_dir=True):
+            return IgnoreRules(base)
+        return rules
+
     def _keep_bytes(self, chars: int) -> int:
         """Bytes of a line worth keeping to show ``chars`` characters, a secret cut at the edge included."""
         longest = max((len(secret.encode("utf-8")) for secret in self._secrets), default=0)
@@ -223,7 +231,7 @@ class Workspace:
         scanned = 0
         if start.is_dir() and start.resolve().is_relative_to(self.root):
             depth = None if "**" in rest else len(rest) - 1
-            rules = None if include_ignored else IgnoreRules(self.root)
+            rules = None if include_ignored else self._rules(start)
             for file, relative in walk_files(start, rules=rules, max_depth=depth):
                 scanned += 1
                 if scanned > _SCAN_LIMIT:
@@ -299,7 +307,7 @@ class Workspace:
             if glob is None or _glob_filter(glob, (base.name,)):
                 yield base
             return
-        rules = None if include_ignored else IgnoreRules(self.root)
+        rules = None if include_ignored else self._rules(base)
         for file, relative in walk_files(base, rules=rules):
             if glob is not None and not _glob_filter(glob, relative):
                 continue

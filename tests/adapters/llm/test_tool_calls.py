@@ -332,3 +332,98 @@ def test_every_call_numbered_zero_without_ids_splits_on_whole_arguments() -> Non
         ("read", {"file_path": "a.txt"}),
         ("glob", {"pattern": "*.py"}),
     ]
+
+
+# --- hostile streams (issue 9): linear work, bounded nesting ------------------------------------
+
+
+class _CountingJSON:
+    """Stands in for the module's ``json``: counts the characters it is asked to parse."""
+
+    def __init__(self) -> None:
+        self.parsed = 0
+
+    def loads(self, text: str, *args: Any, **kwargs: Any) -> Any:
+        self.parsed += len(text)
+        return json.loads(text, *args, **kwargs)
+
+    def dumps(self, value: Any, *args: Any, **kwargs: Any) -> str:
+        return json.dumps(value, *args, **kwargs)
+
+
+def _parse_work(fragments: int, monkeypatch: Any) -> int:
+    """Characters parsed to reassemble one call sent as ``fragments`` id-less, index-less pieces."""
+    import adapters.llm._tool_calls as module
+
+    counting = _CountingJSON()
+    monkeypatch.setattr(module, "json", counting)
+    accumulator = ToolCallAccumulator()
+    accumulator.feed([{"function": {"name": "f", "arguments": '{"a": "'}}])
+    for _ in range(fragments):  # each piece ends in `}` and brings the name again
+        accumulator.feed([{"function": {"name": "f", "arguments": "x}"}}])
+    accumulator.feed([{"function": {"name": "f", "arguments": '"}'}}])
+    (call,) = accumulator.finish()
+    assert call.arguments == {"a": "x}" * fragments}
+    monkeypatch.undo()
+    return counting.parsed
+
+
+def test_doubling_the_fragments_at_most_doubles_the_work(monkeypatch: Any) -> None:
+    # Re-joining and re-parsing the arguments per fragment made 80k fragments take 23 s.
+    for fragments in (1_000, 2_000, 4_000):
+        assert _parse_work(2 * fragments, monkeypatch) <= 2 * _parse_work(fragments, monkeypatch) + 64
+
+
+@given(st.integers(min_value=1, max_value=300), st.integers(min_value=1, max_value=7))
+def test_the_work_is_linear_for_any_fragment_size(fragments: int, size: int) -> None:
+    import adapters.llm._tool_calls as module
+
+    counting = _CountingJSON()
+    original = module.json
+    module.json = counting  # type: ignore[assignment]
+    try:
+        text = json.dumps({"k": "}" * fragments * size, "n": [1, {"d": "]"}]})
+        accumulator = ToolCallAccumulator()
+        for start in range(0, len(text), size):
+            accumulator.feed([{"function": {"name": "f", "arguments": text[start : start + size]}}])
+        (call,) = accumulator.finish()
+    finally:
+        module.json = original
+    assert call.arguments == json.loads(text)
+    assert counting.parsed <= 2 * len(text)  # parsed once at the end (and at most once on the way)
+
+
+def test_whole_calls_without_id_or_index_are_still_told_apart() -> None:
+    acc, _ = feed_all(
+        [{"function": {"name": "a", "arguments": '{"x": "}\\""}'}}],
+        [{"function": {"name": "b", "arguments": "{}"}}],
+        [{"function": {"name": "c", "arguments": '{"y": [1, '}}],
+        [{"function": {"name": "c", "arguments": "2]}"}}],
+    )
+    assert [(call.name, dict(call.arguments)) for call in acc.finish()] == [
+        ("a", {"x": '}"'}),
+        ("b", {}),
+        ("c", {"y": [1, 2]}),
+    ]
+
+
+def test_arguments_nested_thousands_deep_are_an_error_the_model_reads_not_a_crash() -> None:
+    deep = '{"a": ' * 3000 + "1" + "}" * 3000
+    arguments, error = parse_arguments(deep)
+    assert arguments == {}
+    assert error is not None
+    assert "nested" in error
+    shallow_enough = '{"a": ' * 60 + "1" + "}" * 60
+    assert parse_arguments(shallow_enough)[1] is None
+    too_deep = '{"a": ' * 70 + "1" + "}" * 70
+    assert "nested" in (parse_arguments(too_deep)[1] or "")
+    acc, _ = feed_all([fn(0, id="c1", name="f", args=deep)])
+    (call,) = acc.finish()
+    assert call.parse_error is not None
+    nested: Any = 1
+    for _ in range(500):
+        nested = {"a": nested}
+    acc, _ = feed_all([fn(0, id="c2", name="f", args=nested)])  # an object, as Ollama sends them
+    (call,) = acc.finish()
+    assert call.parse_error is not None
+    assert "nested" in call.parse_error
