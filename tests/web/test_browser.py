@@ -343,13 +343,21 @@ def test_model_html_and_script_are_shown_as_text_and_never_run(
     assert page.evaluate("window.__cwXss ?? null") is None
 
 
-def test_a_confirm_request_is_answered_from_the_page(
+def test_a_confirm_request_is_answered_from_the_page_even_after_a_reload(
     signed_in: Any, served: Served, account: Account
 ) -> None:
     page = signed_in
     agent = account.agent(name="Careful", ai_backend="fake")
     open_chat(page, served, agent)
     send(page, "please confirm before deleting")
+    page.get_by_role("button", name="Deny").wait_for()
+    page.get_by_role("button", name="Deny").click()
+    wait_for_status(page, "Done")
+    assert "You said no" in last_reply_text(page)
+
+    send(page, "confirm once more")
+    page.get_by_role("button", name="Approve").wait_for()
+    page.reload()  # the run waits for us: the question is asked again
     approve = page.get_by_role("button", name="Approve")
     approve.wait_for()
     assert "May I delete notes.md" in page.locator(".tool[data-tool=confirm] .question").inner_text()
@@ -357,7 +365,32 @@ def test_a_confirm_request_is_answered_from_the_page(
     page.keyboard.press("Enter")
     wait_for_status(page, "Done")
     assert "You approved" in last_reply_text(page)
-    assert page.locator(".tool[data-tool=confirm] .tool-result").inner_text() == "approved"
+    results = page.locator(".tool[data-tool=confirm] .tool-result").all_inner_texts()
+    assert results == ["denied", "approved"]
+
+
+def test_a_reload_in_the_middle_of_a_reply_shows_it_once_and_whole(
+    signed_in: Any, served: Served, account: Account
+) -> None:
+    page = signed_in
+    agent = account.agent(name="Reloader", ai_backend="fake")
+    open_chat(page, served, agent)
+    send(page, "tell me a story")
+    page.wait_for_function(
+        "() => document.querySelector('.msg.assistant .content')?.textContent.includes('Part 3')"
+    )
+    page.reload()
+    page.wait_for_function(
+        "() => document.querySelector('.msg.assistant .content')?.textContent.includes('Part 5')"
+    )
+    page.click("#stop")
+    wait_for_status(page, "Stopped")
+    text = last_reply_text(page)
+    assert text.startswith("Part 1: ")
+    assert text.count("Part 1: ") == 1
+    assert text.count("Part 3: ") == 1
+    assert page.locator(".msg.assistant").count() == 1
+    assert page.locator(".msg.user").count() == 1
 
 
 def test_a_failed_run_says_why_in_plain_words(signed_in: Any, served: Served, account: Account) -> None:

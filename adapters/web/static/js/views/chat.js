@@ -539,9 +539,9 @@ class ChatView {
     }
     if (status === "failed" && conversation.error) this.note(`The last run failed: ${conversation.error}`, "error");
     this.setBusy(BUSY.has(status));
+    if (status !== "waiting_for_tool") this.input.focus(); // else the question has the focus
     if (status === "waiting_for_tool") this.askClient(conversation.tool_requests || []);
     else if (status === "processing") this.follow();
-    this.input.focus();
   }
 
   close() {
