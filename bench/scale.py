@@ -47,8 +47,8 @@ async def _worker_main(prefix: str, schema: str, chunks: int, delay: float, conc
     from adapters.storage.sql import Database
     from domain.service import RunJob
 
-    db = Database(DATABASE_URL, schema=schema, max_connections=15)
-    events = RedisStreamsEventLog(REDIS_URL, durable=db.events, prefix=prefix)
+    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=15)
+    events = RedisStreamsEventLog(REDIS_URL, durable=_durable(db, schema), prefix=prefix)
 
     async def handler(job: RunJob) -> None:
         cid = job.conversation_id
@@ -68,6 +68,35 @@ async def _worker_main(prefix: str, schema: str, chunks: int, delay: float, conc
     finally:
         await events.aclose()
         await db.aclose()
+
+
+class _ProcessLocalLog:
+    """``--durable memory``: ids from a counter in this process (one writer per conversation),
+    no database: isolates what the queue and the streams cost from the database's commits."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    async def append(self, conversation_id: str, type: str, data: Any) -> Any:
+        from domain.service import StoredEvent
+
+        event_id = self._last.get(conversation_id, 0) + 1
+        self._last[conversation_id] = event_id
+        return StoredEvent(id=event_id, conversation_id=conversation_id, type=type, data=dict(data))
+
+    async def read(self, conversation_id: str, *, after: int = 0, limit: int | None = None) -> list[Any]:
+        return []
+
+    async def wait(self, conversation_id: str, *, after: int, max_wait: float) -> list[Any]:
+        await asyncio.sleep(max_wait)
+        return []
+
+    async def delete(self, conversation_id: str) -> None:
+        self._last.pop(conversation_id, None)
+
+
+def _durable(db: Any, schema: str) -> Any:
+    return _ProcessLocalLog() if schema == "-" else db.events
 
 
 # --- the driver -----------------------------------------------------------------------------
@@ -131,7 +160,13 @@ async def _wait_workers_ready(prefix: str, count: int) -> None:
 
 
 async def _scenario(
-    workers: int, runs: int, chunks: int, delay: float, concurrency: int, schema: str
+    workers: int,
+    runs: int,
+    chunks: int,
+    delay: float,
+    concurrency: int,
+    schema: str,
+    durable: str = "postgresql",
 ) -> dict[str, Any]:
     from adapters.events.redis_streams import RedisStreamsEventLog
     from adapters.queue.taskiq_redis import RedisQueueSettings, TaskiqRedisRunQueue
@@ -139,9 +174,10 @@ async def _scenario(
     from domain.service import RunJob
 
     prefix = f"cwbench-{uuid.uuid4().hex[:8]}"
+    schema = "-" if durable == "memory" else schema
     processes = _start_workers(workers, prefix, schema, chunks, delay, concurrency)
-    db = Database(DATABASE_URL, schema=schema, max_connections=10)
-    events = RedisStreamsEventLog(REDIS_URL, durable=db.events, prefix=prefix)
+    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=10)
+    events = RedisStreamsEventLog(REDIS_URL, durable=_durable(db, schema), prefix=prefix)
     queue = TaskiqRedisRunQueue(RedisQueueSettings(url=REDIS_URL, prefix=prefix))
     peak_rss: dict[int, int] = {p.pid: 0 for p in processes}
     try:
@@ -192,6 +228,7 @@ async def _scenario(
         total_events = sum(counts)
         ttfe = sorted(first_event)
         return {
+            "durable": durable,
             "workers": workers,
             "runs": runs,
             "chunks_per_run": chunks,
@@ -234,19 +271,27 @@ def _plot(results: list[dict[str, Any]], path: Path) -> bool:
     except ImportError:
         print("matplotlib is not installed (pip install -e '.[bench]'): no plot drawn", file=sys.stderr)
         return False
-    workers = [r["workers"] for r in results]
-    fig, left = plt.subplots(figsize=(6.4, 4))
-    left.plot(workers, [r["runs_per_s"] for r in results], "o-", color="tab:blue", label="runs/s")
-    left.set_xlabel("worker processes")
-    left.set_ylabel("runs/s", color="tab:blue")
-    left.set_xticks(workers)
-    right = left.twinx()
-    right.plot(workers, [r["events_per_s"] for r in results], "s--", color="tab:orange", label="events/s")
-    right.set_ylabel("events/s", color="tab:orange")
+    fig, (runs_axis, events_axis) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for durable, color in (("postgresql", "tab:blue"), ("memory", "tab:green")):
+        rows = [r for r in results if r["durable"] == durable]
+        if not rows:
+            continue
+        workers = [r["workers"] for r in rows]
+        label = "events in Redis + PostgreSQL" if durable == "postgresql" else "events in Redis only"
+        runs_axis.plot(workers, [r["runs_per_s"] for r in rows], "o-", color=color, label=label)
+        events_axis.plot(workers, [r["events_per_s"] for r in rows], "s-", color=color, label=label)
+        for axis in (runs_axis, events_axis):
+            axis.set_xticks(workers)
+    for axis, name in ((runs_axis, "runs/s"), (events_axis, "events/s")):
+        axis.set_xlabel("worker processes")
+        axis.set_ylabel(name)
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+    runs_axis.legend(loc="best", fontsize="small")
     first = results[0]
-    left.set_title(
+    fig.suptitle(
         f"{first['runs']} runs x {first['chunks_per_run']} chunks, "
-        f"{first['delay_per_chunk_s'] * 1000:g} ms/chunk (Redis + PostgreSQL)"
+        f"{first['delay_per_chunk_s'] * 1000:g} ms/chunk, {first['concurrency_per_worker']} runs per worker"
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,10 +307,13 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     await db.upgrade()
     results: list[dict[str, Any]] = []
     try:
-        for workers in [int(w) for w in args.workers.split(",")]:
-            result = await _scenario(workers, args.runs, args.chunks, args.delay, args.concurrency, schema)
-            results.append(result)
-            print(json.dumps(result), flush=True)
+        for durable in ("postgresql", "memory"):
+            for workers in [int(w) for w in args.workers.split(",")]:
+                result = await _scenario(
+                    workers, args.runs, args.chunks, args.delay, args.concurrency, schema, durable
+                )
+                results.append(result)
+                print(json.dumps(result), flush=True)
         memory = await _scenario(
             1, args.memory_runs, args.memory_chunks, args.memory_delay, args.memory_runs, schema
         )
@@ -280,10 +328,14 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
             await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await db.aclose()
     print()
-    print(f"{'workers':>7} {'runs/s':>8} {'events/s':>9} {'TTFE p50':>9} {'TTFE p99':>9} {'peak RSS':>9}")
+    print(
+        f"{'events in':>10} {'workers':>7} {'runs/s':>8} {'events/s':>9} "
+        f"{'TTFE p50':>9} {'TTFE p99':>9} {'peak RSS':>9}"
+    )
     for r in results:
         print(
-            f"{r['workers']:>7} {r['runs_per_s']:>8} {r['events_per_s']:>9} {r['ttfe_p50_ms']:>7}ms "
+            f"{r['durable']:>10} {r['workers']:>7} {r['runs_per_s']:>8} {r['events_per_s']:>9} "
+            f"{r['ttfe_p50_ms']:>7}ms "
             f"{r['ttfe_p99_ms']:>7}ms {r['worker_peak_rss_mib']:>6}MiB"
         )
     print(
