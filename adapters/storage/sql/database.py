@@ -117,6 +117,7 @@ class Database:
 
     async def aclose(self) -> None:
         """Close every connection; the database must not be used afterwards."""
+        await self.events.aclose()
         await self.sql.aclose()
 
     def __repr__(self) -> str:

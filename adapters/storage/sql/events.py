@@ -1,15 +1,17 @@
 """`SQLEventLog`: every conversation's run events, kept in the database, for any number of listeners.
 
-Ids: a per-conversation counter row (``event_counters``) is bumped by one atomic upsert
-(``INSERT … ON CONFLICT DO UPDATE … RETURNING``) in the same transaction that inserts the
-event. PostgreSQL locks the counter row until commit and SQLite serialises writers, so
-concurrent appenders — in this process or others — get consecutive ids with no gap and no
+Ids: a per-conversation counter row (``event_counters``) holds the last id handed out, and the
+one statement that inserts an event moves it on (PostgreSQL: an upsert in a data-modifying
+CTE, the counter row locked until commit; SQLite: a trigger, under SQLite's single writer).
+So concurrent appenders — in this process or others — get consecutive ids with no gap and no
 duplicate, and a rolled-back append gives its id back. `delete` keeps the counter, so an id is
 never handed out twice for a conversation.
 
 Waiting: listeners in this process are woken the moment an append commits (one future per
-waiting listener); events appended by other processes (workers sharing the database) are
-found by re-reading every ``poll_interval`` seconds while waiting.
+waiting listener). Events other processes append (workers sharing the database) are found by
+one poller per event log: every ``poll_interval`` seconds it reads the counters of the
+conversations someone waits for — one query however many listeners — and wakes the
+listeners whose conversation moved past what they have seen.
 """
 
 from __future__ import annotations
@@ -19,56 +21,82 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from adapters.storage.sql._shielded import shielded
 from adapters.storage.sql.engine import SQLEngine, utc_now
 from adapters.storage.sql.models import EventCounterRow, EventRow
+from domain.errors import StorageError
 from domain.service import StoredEvent
 
 __all__ = ["SQLEventLog"]
 
 DEFAULT_POLL_INTERVAL = 1.0
-"""Seconds between re-reads while waiting, for events other processes append."""
+"""Seconds between polls of the counters while someone waits, for events other processes append."""
+
+_POLL_BATCH = 500
+"""Conversations per counter query (bound parameters stay well under the drivers' limits)."""
+
+
+@attrs.define(eq=False)
+class _Waiter:
+    future: asyncio.Future[None]
+    after: int
 
 
 class _Wakeups:
-    """Futures of the listeners waiting per conversation, on whichever event loop they run."""
+    """The listeners waiting per conversation, on whichever event loop they run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        self._waiting: dict[str, set[_Waiter]] = {}
 
-    def register(self, conversation_id: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def register(self, conversation_id: str, after: int) -> _Waiter:
+        waiter = _Waiter(future=asyncio.get_running_loop().create_future(), after=after)
         with self._lock:
-            self._waiting.setdefault(conversation_id, set()).add(future)
-        return future
+            self._waiting.setdefault(conversation_id, set()).add(waiter)
+        return waiter
 
-    def unregister(self, conversation_id: str, future: asyncio.Future[None]) -> None:
+    def unregister(self, conversation_id: str, waiter: _Waiter) -> bool:
+        """Forget ``waiter``; whether anyone still waits, for any conversation."""
         with self._lock:
             waiting = self._waiting.get(conversation_id)
             if waiting is not None:
-                waiting.discard(future)
+                waiting.discard(waiter)
                 if not waiting:
                     del self._waiting[conversation_id]
+            return bool(self._waiting)
 
-    def wake(self, conversation_id: str) -> None:
+    def waited_for(self) -> list[str]:
         with self._lock:
-            futures = self._waiting.pop(conversation_id, set())
-        for future in futures:
-            loop = future.get_loop()
-            if loop.is_closed():
-                continue
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                _resolve(future)
-            else:
-                loop.call_soon_threadsafe(_resolve, future)
+            return list(self._waiting)
+
+    def wake(self, conversation_id: str, *, last_id: int | None = None) -> None:
+        """Wake the conversation's listeners (only those before ``last_id``, when given)."""
+        with self._lock:
+            waiting = self._waiting.get(conversation_id, set())
+            woken = {waiter for waiter in waiting if last_id is None or waiter.after < last_id}
+            waiting -= woken
+            if not waiting:
+                self._waiting.pop(conversation_id, None)
+        for waiter in woken:
+            _call_in_its_loop(waiter.future, _resolve)
+
+
+def _call_in_its_loop(future: asyncio.Future[None], action: Any) -> None:
+    loop = future.get_loop()
+    if loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        action(future)
+    else:
+        loop.call_soon_threadsafe(action, future)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -89,6 +117,7 @@ class SQLEventLog:
             raise ValueError("poll_interval must be positive")
         self._sql = sql
         self._wakeups = _Wakeups()
+        self._poller: asyncio.Task[None] | None = None
         self.poll_interval = poll_interval
 
     @shielded
@@ -169,7 +198,7 @@ class SQLEventLog:
         deadline = loop.time() + max(0.0, max_wait)
         while True:
             # Register before reading: an append committing in between still wakes us.
-            future = self._wakeups.register(conversation_id)
+            waiter = self._wakeups.register(conversation_id, after)
             try:
                 events = await self.read(conversation_id, after=after)
                 if events:
@@ -177,10 +206,48 @@ class SQLEventLog:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return ()
-                await asyncio.wait((future,), timeout=min(self.poll_interval, remaining))
+                self._start_poller()
+                await asyncio.wait((waiter.future,), timeout=remaining)
             finally:
-                self._wakeups.unregister(conversation_id, future)
-                future.cancel()
+                waiter.future.cancel()
+                if not self._wakeups.unregister(conversation_id, waiter):
+                    self._stop_poller()
+
+    def _start_poller(self) -> None:
+        poller = self._poller
+        if poller is not None and not poller.done() and not poller.get_loop().is_closed():
+            return
+        self._poller = asyncio.get_running_loop().create_task(self._poll(), name="cw-event-log-poller")
+
+    def _stop_poller(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None and not poller.done():
+            _call_in_its_loop(poller, lambda task: task.cancel())
+
+    async def _poll(self) -> None:
+        """Every ``poll_interval``: wake the listeners whose conversation another process moved on."""
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            waited_for = self._wakeups.waited_for()
+            for start in range(0, len(waited_for), _POLL_BATCH):
+                try:
+                    counters = await self._counters(waited_for[start : start + _POLL_BATCH])
+                except StorageError:
+                    continue  # the database is unreachable for now: the listeners time out as usual
+                for conversation_id, last_id in counters:
+                    self._wakeups.wake(conversation_id, last_id=last_id)
+
+    @shielded
+    async def _counters(self, conversation_ids: list[str]) -> list[tuple[str, int]]:
+        statement = sa.select(EventCounterRow.conversation_id, EventCounterRow.last_id).where(
+            EventCounterRow.conversation_id.in_(conversation_ids)
+        )
+        async with self._sql.transaction("poll for events") as connection:
+            return [(row[0], int(row[1])) for row in await connection.execute(statement)]
+
+    async def aclose(self) -> None:
+        """Stop polling; listeners still waiting time out as usual."""
+        self._stop_poller()
 
     @shielded
     async def delete(self, conversation_id: str) -> None:

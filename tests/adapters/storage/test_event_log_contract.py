@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -240,3 +241,29 @@ async def test_cancelled_listeners_and_writers_leave_no_broken_connection(pollin
     finally:
         loop.set_exception_handler(None)
     assert problems == []
+
+
+async def test_one_poll_query_serves_every_idle_listener(polling_db: Database) -> None:
+    """Idle listeners cost one counter query per poll between them, not one each."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(polling_db.sql.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        listeners = [
+            asyncio.create_task(polling_db.events.wait(f"idle{n}", after=0, max_wait=60)) for n in range(40)
+        ]
+        await asyncio.sleep(0.5)  # about 50 polls at 0.01 s (fewer on a busy machine)
+        polls = sum("event_counters" in statement for statement in statements)
+        reads = sum("FROM events" in statement for statement in statements)
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+    finally:
+        sa.event.remove(polling_db.sql.engine.sync_engine, "before_cursor_execute", record)
+    assert polls >= 1
+    assert reads == len(listeners)  # each listener read once, then only the shared poller queried
+    later = await polling_db.events.append("idle3", "completed", {})
+    assert later.id == 1
