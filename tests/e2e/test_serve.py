@@ -277,3 +277,6 @@ async def test_sigterm_cancels_runs_in_flight_and_a_crash_is_marked_failed(
         status = (await client.get(serve.url + f"/conversations/{second}/status")).json()
         assert status["status"] == "failed"
         assert status["error"] == "interrupted by a restart"
+        crashed = await _stream(client, serve.url, second)  # the stream ends, with the reason
+        assert crashed[-1]["type"] == "failed"
+        assert crashed[-1]["data"]["error"] == "interrupted by a restart"
