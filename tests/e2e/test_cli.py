@@ -272,7 +272,7 @@ def test_an_unknown_ai_backend_says_to_fix_ai_backend(capsys: pytest.CaptureFixt
     assert out == ""
     assert lines(err) == [
         "cw: error: AI_BACKEND='gpt5' is not a backend; "
-        "set AI_BACKEND to one of huggingface, ollama, openai, claude, fake"
+        "set AI_BACKEND to one of huggingface, ollama, openai, claude, vllm, fake"
     ]
 
 
@@ -888,12 +888,14 @@ def test_run_on_claude(capsys: pytest.CaptureFixture[str], router: Router, hf_co
     assert ANTHROPIC_KEY not in out + err
 
 
-def test_backends_lists_all_five(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
+def test_backends_lists_every_registered_one(capsys: pytest.CaptureFixture[str], hf_container: Build) -> None:
     code, out, _ = run_cw(capsys, ["backends", "--json"], hf_container({"OPENAI_API_KEY": OPENAI_KEY}))
     assert code == 0
     rows = {row["name"]: row for row in json.loads(out)["backends"]}
-    assert list(rows) == ["huggingface", "ollama", "openai", "claude", "fake"]
+    assert list(rows) == ["huggingface", "ollama", "openai", "claude", "vllm", "fake"]
     assert rows["ollama"]["configured"] is True
+    assert rows["vllm"]["configured"] is True  # a local server needs no key
+    assert rows["vllm"]["capabilities"]["model_management"] is False
     assert rows["ollama"]["capabilities"]["model_management"] is True
     assert rows["openai"]["configured"] is True
     assert rows["huggingface"]["configured"] is False
