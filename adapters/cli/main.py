@@ -40,7 +40,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
-    from adapters.cli import cluster, db, demo, models, run, serve, worker
+    from adapters.cli import cluster, db, demo, fake_server, models, run, serve, worker
 
     for command in (
         run.run,
@@ -52,6 +52,7 @@ def _register_commands() -> None:
         models.show,
         models.ps,
         demo.demo,
+        fake_server.fake_server,
         db.db,
         db.token,
         serve.serve,

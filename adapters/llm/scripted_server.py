@@ -108,17 +108,25 @@ class _DropConnectionError(Exception):
 
 
 class ScriptedServer:
-    """An HTTP server on 127.0.0.1 (a free port) serving scripted replies; see the module docs."""
+    """An HTTP server on 127.0.0.1 (a free port) serving scripted replies; see the module docs.
+
+    Args:
+        routes: path → the replies to serve in order, or a handler building each reply.
+        host: the address to listen on.
+        port: the port to listen on; 0 (the default) takes a free one (see `url`).
+    """
 
     def __init__(
         self,
         routes: Mapping[str, Sequence[ScriptedResponse] | Handler] | None = None,
         *,
         host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self._queues: dict[str, collections.deque[ScriptedResponse]] = {}
         self._handlers: dict[str, Handler] = {}
         self._host = host
+        self._listen_port = port
         self._port: int | None = None
         self._server: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -238,7 +246,7 @@ class ScriptedServer:
         config = uvicorn.Config(
             self._app,
             host=self._host,
-            port=0,
+            port=self._listen_port,
             lifespan="off",
             interface="asgi3",
             log_level="critical",

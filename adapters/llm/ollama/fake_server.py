@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from adapters.llm._ndjson import render_ndjson
-from adapters.llm.fake import FakeStep
+from adapters.llm.fake import FakeStep, echo_response
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from domain.messages import AIResponse
 from domain.model_config import AIModel
@@ -80,6 +80,9 @@ class FakeOllamaServer:
             with ``missing``. A pulled model is installed like ``llama3.1`` but renamed.
         tool_call_ids: send the ids of tool calls, as newer servers do (older ones send none).
         pull_delay: seconds between two pull progress lines (to watch the progress bar).
+        echo: once the script runs out, answer each chat with the last user message (see
+            `adapters.llm.fake.echo_response`) instead of an error.
+        port: the port to listen on (0: a free one).
     """
 
     def __init__(
@@ -90,6 +93,8 @@ class FakeOllamaServer:
         library: Iterable[str] | None = None,
         tool_call_ids: bool = False,
         pull_delay: float = 0.0,
+        echo: bool = False,
+        port: int = 0,
     ) -> None:
         self.installed: dict[str, AIModel] = {_full_name(m.name): m for m in models}
         self.loaded: dict[str, AIModel] = {}
@@ -97,6 +102,7 @@ class FakeOllamaServer:
         self._library = None if library is None else {_full_name(name) for name in library}
         self._tool_call_ids = tool_call_ids
         self._pull_delay = pull_delay
+        self._echo = echo
         self._server = ScriptedServer(
             {
                 "/api/tags": self._tags,
@@ -105,7 +111,8 @@ class FakeOllamaServer:
                 "/api/delete": self._delete,
                 "/api/pull": self._pull,
                 "/api/chat": self._chat,
-            }
+            },
+            port=port,
         )
 
     @property
@@ -167,12 +174,12 @@ class FakeOllamaServer:
             return ScriptedResponse.json(
                 {"error": f'model "{name}" not found, try pulling it first'}, status=404
             )
-        if not self.script:
+        if not self.script and not self._echo:
             return ScriptedResponse.json({"error": "the fake Ollama's chat script is exhausted"}, status=500)
         self.loaded[model.name] = attrs.evolve(
             model, details={**model.details, "expires_at": "2026-01-10T10:00:00Z", "size_vram": model.size}
         )
-        step = self.script.popleft()
+        step = self.script.popleft() if self.script else echo_response(body)
         if isinstance(step, AIResponse):
             response = attrs.evolve(step, model=step.model or name)
             if isinstance(body, Mapping) and body.get("stream") is False:
