@@ -61,6 +61,7 @@ def test_without_a_url_the_database_is_the_default_file(
     code, out, err = run_cw(capsys, ["db", "upgrade"], {"XDG_DATA_HOME": str(tmp_path)})
     assert code == 0, err
     assert (tmp_path / "chinese-worker" / "cw.db").is_file()
+    assert (tmp_path / "chinese-worker" / "cw.db").stat().st_mode & 0o777 == 0o600  # private
     assert str(tmp_path / "chinese-worker" / "cw.db") in out
 
 
