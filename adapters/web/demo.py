@@ -44,6 +44,8 @@ __all__ = [
     "DEMO_AGENT",
     "DEMO_DELAY",
     "DEMO_FILES",
+    "STORY",
+    "XSS_REPLY",
     "DemoBackends",
     "DemoOllamaServer",
     "DemoServe",
