@@ -308,6 +308,33 @@ def test_chat_on_hugging_face_streams_in_pieces_runs_a_tool_and_survives_a_reloa
         assert before.count(line) == after.count(line) == 1
 
 
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf000000030101001825dd5b0000000049454e44ae426082"
+)
+
+
+def test_an_attached_image_reaches_the_model(signed_in: Any, served: Served, account: Account) -> None:
+    page = signed_in
+    agent = account.agent(name="Looker", ai_backend="huggingface", model_config={"model": "org/vision"})
+    open_chat(page, served, agent)
+    page.set_input_files("#attach", files=[{"name": "dot.png", "mimeType": "image/png", "buffer": PNG_1X1}])
+    assert page.inner_text("#attached") == "dot.png"
+    send(page, "What is in this picture?")
+    wait_for_status(page, "Done")
+    assert page.locator(".msg.user").last.inner_text().endswith("1 image attached")
+    assert page.inner_text("#attached") == ""
+    body = served.router.requests[-1].json()
+    parts = body["messages"][-1]["content"]
+    assert any(part.get("type") == "image_url" for part in parts), parts
+    conversation_id = page.url.rsplit("/", 1)[-1]
+    messages = account.call("GET", f"/conversations/{conversation_id}").json()["messages"]
+    assert [m["images"] for m in messages if m["role"] == "user"] == [1]
+    page.reload()
+    page.wait_for_selector(".msg.user")
+    assert page.locator(".msg.user").last.inner_text().endswith("1 image attached")
+
+
 def test_stop_cancels_a_long_reply(signed_in: Any, served: Served, account: Account) -> None:
     page = signed_in
     agent = account.agent(name="Storyteller", ai_backend="fake")

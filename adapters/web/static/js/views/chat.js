@@ -63,6 +63,16 @@ function toolName(call) {
   return call.name ?? call.function_name ?? call.function?.name ?? "tool";
 }
 
+/** A file as a data URL (the API takes images as data URLs or base64). */
+function readAsDataUrl(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error(`Could not read ${file.name}.`));
+    reader.readAsDataURL(file);
+  });
+}
+
 function runKey(conversationId) {
   return `cw.run.${conversationId}`;
 }
@@ -104,12 +114,32 @@ class ChatView {
       disabled: true,
       onclick: () => this.stop(),
     });
+    this.attach = h("input", {
+      type: "file",
+      id: "attach",
+      accept: "image/png,image/jpeg,image/gif,image/webp",
+      multiple: true,
+      class: "visually-hidden",
+    });
+    this.attached = h("span", { class: "attached meta", id: "attached", "aria-live": "polite" });
+    this.attach.addEventListener("change", () => {
+      const files = [...this.attach.files];
+      this.attached.textContent = files.length ? files.map((file) => file.name).join(", ") : "";
+    });
     this.form = h(
       "form",
       { class: "composer", "aria-label": "Send a message" },
       h("label", { for: "message", class: "visually-hidden", text: "Message" }),
       this.input,
-      h("div", { class: "composer-actions" }, this.sendButton, this.stopButton),
+      h(
+        "div",
+        { class: "composer-actions" },
+        this.attach,
+        h("label", { for: "attach", class: "button secondary attach-button", text: "Image…" }),
+        this.sendButton,
+        this.stopButton,
+      ),
+      this.attached,
     );
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -150,9 +180,12 @@ class ChatView {
     if (near) scroller.scrollTop = scroller.scrollHeight;
   }
 
-  addUser(text) {
+  addUser(text, images = 0) {
+    const note = images ? h("div", { class: "meta", text: `${images} image${images === 1 ? "" : "s"} attached` }) : null;
     this.stickToBottom(() =>
-      this.messagesEl.append(h("li", { class: "msg user" }, h("div", { class: "who", text: "You" }), h("div", { class: "bubble", text })))
+      this.messagesEl.append(
+        h("li", { class: "msg user" }, h("div", { class: "who", text: "You" }), h("div", { class: "bubble", text }), note),
+      ),
     );
     this.reply = null;
   }
@@ -249,7 +282,7 @@ class ChatView {
 
   renderMessages(messages) {
     for (const message of messages) {
-      if (message.role === "user") this.addUser(message.content || "");
+      if (message.role === "user") this.addUser(message.content || "", message.images || 0);
       else if (message.role === "assistant") {
         const reply = this.newReply();
         reply.content = message.content || "";
@@ -472,21 +505,28 @@ class ChatView {
 
   async send() {
     const content = this.input.value;
-    if (!content.trim() || this.busy) return;
+    const files = [...(this.attach.files || [])];
+    if ((!content.trim() && files.length === 0) || this.busy) return;
+    const bytes = files.reduce((sum, file) => sum + file.size, 0);
+    if (bytes > 7 * 1024 * 1024) {
+      this.showError("The images are too large to send together (at most about 7 MB).");
+      return;
+    }
     this.sendButton.disabled = true;
     this.showError("");
     let accepted;
     try {
-      accepted = await api(`/conversations/${encodeURIComponent(this.id)}/messages`, {
-        method: "POST",
-        body: { content },
-      });
+      const images = await Promise.all(files.map(readAsDataUrl));
+      const body = images.length ? { content, images } : { content };
+      accepted = await api(`/conversations/${encodeURIComponent(this.id)}/messages`, { method: "POST", body });
     } catch (error) {
       this.sendButton.disabled = false;
       this.showError(error.status === 409 ? "A run is already in progress in this conversation." : error.message);
-      return; // the text stays in the box
+      return; // the text and the chosen images stay
     }
     this.input.value = "";
+    this.attach.value = "";
+    this.attached.textContent = "";
     // The stream URL says where this run's events start (?after=N): trust it over any id
     // this tab remembers, which another tab's runs may have left behind.
     const streamUrl = accepted?.stream_url;
@@ -494,7 +534,7 @@ class ChatView {
     this.last = after === null ? null : Number(after);
     this.messageCount += 1;
     this.remember({ runStart: this.last, count: this.messageCount });
-    this.addUser(content);
+    this.addUser(content, files.length);
     this.setStatus("processing");
     this.follow(streamUrl);
   }
