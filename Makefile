@@ -39,6 +39,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.web
+	$(BIN)/python -m bench.hostile
 
 # API processes and workers on this machine against the local Redis and PostgreSQL (Ctrl-C stops all).
 cluster: $(STAMP)
