@@ -425,3 +425,27 @@ async def test_engine_errors_carry_no_configured_secret_even_from_status_hooks()
     await engine.aclose()
     assert "my-odd-key-0000" not in repr(caught.value)
     assert "***" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("backend", "variable"), [("openai", "OPENAI_API_KEY"), ("claude", "ANTHROPIC_API_KEY")]
+)
+def test_a_run_ended_by_an_echoed_key_carries_no_key(backend: str, variable: str) -> None:
+    from dependency_injector import providers
+
+    from adapters.container import build_container
+    from domain.events import RunStatus
+    from domain.model_config import Agent
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            401, json={"error": {"message": "Incorrect API key provided: SECRETSECRET123xyz"}}
+        )
+
+    environ = {variable: "SECRETSECRET123xyz", "OPENAI_MAX_RETRIES": "0", "ANTHROPIC_MAX_RETRIES": "0"}
+    container = build_container("production", environ=environ)
+    container.http_transport.override(providers.Object(transport_of(reply)))
+    ended = container.run_agent().run_sync(Agent(name="a", backend=backend), "hi")
+    assert ended.status is RunStatus.FAILED
+    for text in (ended.error.message, str(ended.error), repr(ended.error), repr(ended)):  # type: ignore[union-attr]
+        assert "SECRETSECRET123xyz" not in text
