@@ -97,18 +97,39 @@ class RedisStreamsEventLog:
     async def read(
         self, conversation_id: str, *, after: int = 0, limit: int | None = None
     ) -> Sequence[StoredEvent]:
+        events = await self._from_stream(conversation_id, after, limit)
+        if events is None:
+            return await self.durable.read(conversation_id, after=after, limit=limit)
+        return events
+
+    async def _from_stream(
+        self, conversation_id: str, after: int, limit: int | None
+    ) -> Sequence[StoredEvent] | None:
+        """The events after ``after`` as the stream has them, or ``None`` when the stream cannot
+        tell (expired, trimmed past ``after``, an entry missing, Redis down): ask the durable log.
+
+        An empty answer is trusted only when the stream still holds event ``after`` itself, so
+        a listener that is up to date costs no database query.
+        """
+        key = self._key(conversation_id)
         try:
-            key = self._key(conversation_id)
-            entries: Any = await self._redis.xrange(key, min=f"{after + 1}-0", count=limit)
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.xrange(key, min=f"{after + 1}-0", count=limit)
+            pipe.xrevrange(key, count=1)
+            entries, last = await pipe.execute()
         except _UNAVAILABLE:
-            entries = []
+            return None
         events = [_entry_to_event(conversation_id, entry_id, fields) for entry_id, fields in entries]
-        if events and _contiguous_from(events, after):
-            return events
-        return await self.durable.read(conversation_id, after=after, limit=limit)
+        if events:
+            return events if _contiguous_from(events, after) else None
+        if after > 0 and last and _entry_to_event(conversation_id, *last[0]).id == after:
+            return []
+        return None
 
     async def wait(self, conversation_id: str, *, after: int, max_wait: float) -> Sequence[StoredEvent]:
-        events = await self.read(conversation_id, after=after)
+        events = await self._from_stream(conversation_id, after, None)
+        if events is None:
+            events = await self.durable.read(conversation_id, after=after)
         if events or max_wait <= 0:
             return events
         loop = asyncio.get_running_loop().time

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -123,3 +124,30 @@ async def test_redis_down_loses_nothing_and_listeners_fall_back(tmp_path: Path) 
             assert [e.id for e in await log.read("c1", after=1)] == [2, 3, 4]
         finally:
             await log.aclose()
+
+
+class CountingLog(MemoryEventLog):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read(self, conversation_id: str, *, after: int = 0, limit: int | None = None) -> Any:
+        self.reads += 1
+        return await super().read(conversation_id, after=after, limit=limit)
+
+
+async def test_an_up_to_date_listener_costs_no_database_query(redis_url: str, prefix: str) -> None:
+    durable = CountingLog()
+    log = RedisStreamsEventLog(redis_url, durable=durable, prefix=prefix)
+    try:
+        for i in range(3):
+            await log.append("c1", "text_chunk", {"chunk": str(i), "type": "content"})
+        assert [e.id for e in await log.read("c1", after=1)] == [2, 3]
+        assert list(await log.read("c1", after=3)) == []
+        waiter = asyncio.create_task(log.wait("c1", after=3, max_wait=20))
+        await asyncio.sleep(0.05)
+        await log.append("c1", "completed", {"stats": {}})
+        assert [e.id for e in await asyncio.wait_for(waiter, 30)] == [4]
+        assert durable.reads == 0
+    finally:
+        await log.aclose()
