@@ -1,0 +1,59 @@
+"""The queue's settings from the environment, and `cw worker` refusing to start without a queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.cli.main import main
+from adapters.queue.wiring import database_connections, queue_settings, worker_concurrency
+from domain.errors import ConfigError
+
+
+def test_defaults() -> None:
+    settings = queue_settings("redis://127.0.0.1:6379/0")
+    assert (settings.prefix, settings.max_deliveries, settings.redelivery_after) == ("cw", 3, 30.0)
+    assert settings.lease < settings.redelivery_after
+    assert worker_concurrency() == 100
+    assert database_connections() == 40
+
+
+def test_values_from_the_environment() -> None:
+    settings = queue_settings(
+        "rediss://cache:6380/2",
+        {"CW_QUEUE_PREFIX": "prod", "CW_QUEUE_MAX_DELIVERIES": "5", "CW_QUEUE_REDELIVERY_AFTER": "4"},
+    )
+    assert (settings.prefix, settings.max_deliveries, settings.redelivery_after, settings.lease) == (
+        "prod",
+        5,
+        4.0,
+        2.0,
+    )
+    assert worker_concurrency({"CW_WORKER_CONCURRENCY": "7"}) == 7
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "named"),
+    [
+        ("http://127.0.0.1:6379", {}, "CW_QUEUE_URL"),
+        ("redis://127.0.0.1:6379", {"CW_QUEUE_MAX_DELIVERIES": "0"}, "CW_QUEUE_MAX_DELIVERIES"),
+        ("redis://127.0.0.1:6379", {"CW_QUEUE_REDELIVERY_AFTER": "soon"}, "CW_QUEUE_REDELIVERY_AFTER"),
+        ("redis://127.0.0.1:6379", {"CW_QUEUE_PREFIX": "a b"}, "CW_QUEUE_PREFIX"),
+    ],
+)
+def test_bad_settings_name_the_variable(url: str, environ: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        queue_settings(url, environ)
+
+
+def test_a_bad_url_never_echoes_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        queue_settings("http://user:hunter22@127.0.0.1:6379")
+    assert "hunter22" not in str(caught.value)
+
+
+def test_cw_worker_without_a_queue_is_a_configuration_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["worker"], environ={}) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--queue" in err
+    assert "CW_QUEUE_URL" in err
