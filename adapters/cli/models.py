@@ -92,6 +92,11 @@ class _BackendRow:
     model: str | None
     problem: str | None
     capabilities: Capabilities | None
+    reachable: bool | None = None
+    """For a self-hosted backend (Ollama): whether its server answered a quick probe;
+    ``None`` when not checked (hosted services are not called just to list them)."""
+    unreachable: str | None = None
+    """Why the probe failed."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,9 +105,34 @@ class _BackendRow:
             "default": self.default,
             "model": self.model,
             "configured": self.problem is None,
-            "problem": self.problem,
+            "reachable": self.reachable,
+            "problem": self.problem or self.unreachable,
             "capabilities": attrs.asdict(self.capabilities) if self.capabilities is not None else None,
         }
+
+    @property
+    def status(self) -> str:
+        if self.problem is not None:
+            return "not configured"
+        if self.reachable is False:
+            return "not running"
+        return "ready"
+
+
+_PROBE_SECONDS = 2.0
+"""How long ``cw backends`` waits for a self-hosted server before calling it not running."""
+
+
+async def _probe(registry: Any, name: str) -> tuple[bool, str | None]:
+    """Whether the server of a self-hosted backend answers (its list of running models), quickly."""
+    try:
+        manager = registry.model_manager(name)
+        await asyncio.wait_for(manager.running(), timeout=_PROBE_SECONDS)
+    except TimeoutError:
+        return False, f"its server did not answer within {_PROBE_SECONDS:g} s"
+    except AgentError as error:
+        return False, error.message
+    return True, None
 
 
 async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
@@ -127,6 +157,10 @@ async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
                 capabilities = adapter.capabilities()
             finally:
                 await adapter.aclose()
+        reachable: bool | None = None
+        unreachable: str | None = None
+        if problem is None and entry.model_manager is not None:  # a server of the user's own
+            reachable, unreachable = await _probe(registry, name)
         rows.append(
             _BackendRow(
                 name=name,
@@ -135,6 +169,8 @@ async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
                 model=model,
                 problem=problem,
                 capabilities=capabilities,
+                reachable=reachable,
+                unreachable=unreachable,
             )
         )
     return registry.default_backend, rows
@@ -144,7 +180,11 @@ async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
 @_json_option
 @click.pass_obj
 def backends(app: CliApp, as_json: bool) -> None:
-    """List the backends: which is the default, what each can do, and whether it is configured."""
+    """List the backends: which is the default, what each can do, and whether it is configured.
+
+    A self-hosted backend (Ollama) is also probed: "not running" when its server does not answer
+    within two seconds. Hosted services are not called; "ready" means configured.
+    """
     default, rows = asyncio.run(_describe_backends(app))
     if as_json:
         _print_json({"default": default, "backends": [row.to_json() for row in rows]})
@@ -158,8 +198,8 @@ def backends(app: CliApp, as_json: bool) -> None:
             return "yes" if flag else ("no" if flag is not None else "?")
 
         name = f"{row.name} (default)" if row.default else row.name
-        if row.problem is not None:
-            problems.append(f"{row.name}: {row.problem}")
+        if row.problem is not None or row.unreachable is not None:
+            problems.append(f"{row.name}: {row.problem or row.unreachable}")
         table.add_row(
             name,
             row.model or "",
@@ -167,7 +207,7 @@ def backends(app: CliApp, as_json: bool) -> None:
             mark(caps.function_calling if caps else None),
             mark(caps.vision if caps else None),
             mark(caps.model_management if caps else None),
-            "ready" if row.problem is None else "not configured",
+            row.status,
         )
     console = stdout_console()
     console.print(table)

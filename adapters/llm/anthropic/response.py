@@ -358,36 +358,34 @@ def _guidance(
     cls: type[LLMError], kind: str, detail: str, *, model: str | None, retry_after: float | None
 ) -> str:
     said = f": {detail}" if detail else ""
+    # The server's own sentence may end with a full stop: "medium." must not become "medium..".
+    told = said if said.endswith((".", "!", "?", "…")) else f"{said}."
     if cls is AuthenticationError:
         return (
-            f"Anthropic rejected the API key{said}. Check ANTHROPIC_API_KEY "
+            f"Anthropic rejected the API key{told} Check ANTHROPIC_API_KEY "
             "(keys are created at https://console.anthropic.com/settings/keys)."
         )
     if cls is PermissionDeniedError:
         if kind == "billing_error":
-            return f"Anthropic refused the call for a billing reason{said}. Check the plan and credits."
-        return f"The Anthropic API key may not do this{said}. Check the key's workspace and model access."
+            return f"Anthropic refused the call for a billing reason{told} Check the plan and credits."
+        return f"The Anthropic API key may not do this{told} Check the key's workspace and model access."
     if cls is ModelNotFoundError:
         return (
-            f"Anthropic has no model {model or '(unknown)'!r}{said}. "
+            f"Anthropic has no model {model or '(unknown)'!r}{told} "
             "Pick one from `cw models --backend claude`, or check ANTHROPIC_BASE_URL."
         )
     if cls is ContextLengthExceededError:
-        return (
-            f"The conversation is too long for {model or 'the model'}{said}. Shorten it or start a new one."
-        )
+        return f"The conversation is too long for {model or 'the model'}{told} Shorten it or start a new one."
     if cls is InvalidRequestError:
         if kind == "request_too_large":
-            return (
-                f"The request is larger than Anthropic accepts (32 MB){said}. Send fewer or smaller images."
-            )
-        return f"Anthropic refused the request as invalid{said}."
+            return f"The request is larger than Anthropic accepts (32 MB){told} Send fewer or smaller images."
+        return f"Anthropic refused the request as invalid{told}"
     if cls is RateLimitError:
         wait = f" Wait {retry_after:g} s and try again." if retry_after else " Wait a moment and try again."
-        return f"Anthropic's rate limit was reached{said}.{wait}"
+        return f"Anthropic's rate limit was reached{told}{wait}"
     if cls is OverloadedError:
-        return f"Anthropic is overloaded{said}. Try again in a moment."
-    return f"Anthropic failed to answer ({kind or 'server error'}){said}. Try again shortly."
+        return f"Anthropic is overloaded{told} Try again in a moment."
+    return f"Anthropic failed to answer ({kind or 'server error'}){told} Try again shortly."
 
 
 def parse_models(payload: Any) -> tuple[AIModel, ...]:

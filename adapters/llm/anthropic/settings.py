@@ -156,4 +156,6 @@ def _number(text: str | None, name: str, kind: type[Any], default: Any, *, minim
         raise ConfigError(f"{name} must be {what}, not {text!r}") from None
     if not value >= minimum:  # also refuses NaN
         raise ConfigError(f"{name}={text!r} must be at least {minimum:g}")
+    if value == float("inf"):  # "inf" parses, but is no number of seconds or tokens
+        raise ConfigError(f"{name}={text!r} must be a finite number")
     return value

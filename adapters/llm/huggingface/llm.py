@@ -75,8 +75,9 @@ def _advice(model: str | None) -> dict[int, str]:
             "https://huggingface.co/models?inference_provider=all, or drop the ':provider' "
             "suffix / try ':fastest' to let the router pick a provider that serves it."
         ),
-        400: "The router refused the request; the details above say which parameter to fix.",
-        422: "The router refused the request's parameters; the details above say which to fix.",
+        # One line: the router's own message comes right before this advice, never "above".
+        400: "The router refused the request: fix what its message names, or try another model.",
+        422: "The router refused the request's parameters: fix the one its message names.",
         429: (
             "Rate limited: wait and try again (Retry-After is honoured), spread calls out, "
             "or pick another provider."

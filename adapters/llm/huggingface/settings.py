@@ -115,7 +115,12 @@ class HuggingFaceSettings:
         if (base_url := get("HUGGINGFACE_BASE_URL")) is not None:
             values["base_url"] = base_url
         if (timeout := get("HUGGINGFACE_TIMEOUT")) is not None:
-            values["timeout"] = _number("HUGGINGFACE_TIMEOUT", timeout)
+            seconds = _number("HUGGINGFACE_TIMEOUT", timeout)
+            if not math.isfinite(seconds) or seconds <= 0:  # say so here, naming the variable
+                raise ConfigError(
+                    f"HUGGINGFACE_TIMEOUT must be a positive number of seconds, not {timeout!r}"
+                )
+            values["timeout"] = seconds
         if (provider := get("HUGGINGFACE_PROVIDER")) is not None:
             values["provider"] = provider
         if (retries := get("HUGGINGFACE_MAX_RETRIES")) is not None:

@@ -12,6 +12,7 @@ Variables: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (default ``https://api.openai
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -105,9 +106,12 @@ class OpenAISettings:
             values["model"] = model
         if (timeout := get("OPENAI_TIMEOUT")) is not None:
             try:
-                values["timeout"] = float(timeout)
+                seconds = float(timeout)
             except ValueError:
                 raise ConfigError(f"OPENAI_TIMEOUT must be a number of seconds, not {timeout!r}") from None
+            if not math.isfinite(seconds) or seconds <= 0:  # say so here, naming the variable
+                raise ConfigError(f"OPENAI_TIMEOUT must be a positive number of seconds, not {timeout!r}")
+            values["timeout"] = seconds
         if (retries := get("OPENAI_MAX_RETRIES")) is not None:
             try:
                 values["max_retries"] = int(retries)
