@@ -225,6 +225,45 @@ def test_a_cut_off_run_in_json_says_length_with_the_text_so_far(
     assert "--max-tokens" in err
 
 
+def test_a_claude_tool_call_cut_off_at_max_tokens_is_not_run(
+    capsys: pytest.CaptureFixture[str], router: Router, tmp_path: Path
+) -> None:
+    from adapters.llm.fake import wire_for
+    from domain.messages import FinishReason, ToolCall
+
+    cut = AIResponse(
+        content="Let me read the file",
+        tool_calls=(
+            ToolCall(id="toolu_1", name="read", raw_arguments='{"file_path": "a.t', parse_error="cut"),
+        ),
+        finish_reason=FinishReason.LENGTH,  # rendered as Anthropic's stop_reason "max_tokens"
+        usage=Usage(prompt_tokens=9, completion_tokens=16, total_tokens=25),
+    )
+    reply = wire_for("anthropic").render(cut, {"stream": True})
+    assert b'"stop_reason": "max_tokens"' in b"".join(reply.chunks)
+    router.stream(b"".join(reply.chunks))
+    container = build_container(
+        settings=_hf_settings_with(ANTHROPIC_API_KEY=ANTHROPIC_KEY, ANTHROPIC_MAX_RETRIES="0")
+    )
+    container.http_transport.override(providers.Object(router.transport()))
+    code, out, err = run_cw(
+        capsys,
+        ["run", "read a.txt", "--backend", "claude", "--tool", "read", "--workspace", str(tmp_path)],
+        container=container,
+    )
+    assert code == 0, err
+    assert out == "Let me read the file\n"
+    assert len(router.requests) == 1
+    assert len(lines(err)) == 1
+    assert "--max-tokens" in err
+
+
+def _hf_settings_with(**extra: str) -> Any:
+    from adapters.settings import Settings
+
+    return Settings.load(hf_environ(**extra))
+
+
 # --- --json: the whole run's usage -------------------------------------------------------------
 
 
