@@ -4,13 +4,15 @@ the first event, and the RSS of a worker holding 1,000 concurrent runs.
 What runs: real `TaskiqRedisWorker` processes on the local Redis, each run streaming a fixed
 number of chunks with a fixed delay per chunk (the fake backend's shape, without a model),
 every chunk written as an event through `RedisStreamsEventLog` over the PostgreSQL event log
-(the production path: one database insert and one ``XADD`` per event). This process submits
-the runs through `TaskiqRedisRunQueue` and listens to every conversation through the event
-log, as the API processes' SSE listeners do. Figures depend on the machine: on a 2-core box
-the workers, Redis, PostgreSQL and this listener share the same two cores.
+(the production path: one database insert and one ``XADD`` per event) or, to separate the
+database's cost, over a per-process counter ("memory"). This process submits the runs through
+`TaskiqRedisRunQueue`; ``--listeners`` processes (default 2, as two API processes) follow every
+conversation through the event log, as SSE listeners do, and check the ids have no gap.
+Figures depend on the machine: on a 2-core box the workers, Redis, PostgreSQL and the listeners
+share the same two cores.
 
-Usage: ``python -m bench.scale [--runs 400] [--chunks 20] [--delay 0.01] [--workers 1,2,4]
-[--plot docs/scaling.png] [--json PATH]``. Needs Redis (``CW_BENCH_REDIS_URL``, default
+Usage: ``python -m bench.scale [--runs 200] [--chunks 20] [--delay 0.01] [--workers 1,2,4]
+[--listeners 2] [--plot docs/scaling.png] [--json PATH]``. Needs Redis (``CW_BENCH_REDIS_URL``, default
 ``redis://127.0.0.1:6379/0``) and PostgreSQL (``CW_BENCH_DATABASE_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/test``); it uses its own key prefix and schema and
 removes them afterwards.
@@ -159,6 +161,45 @@ async def _wait_workers_ready(prefix: str, count: int) -> None:
         await client.aclose()
 
 
+async def _listener_main(prefix: str, schema: str, conversations: list[str]) -> None:
+    """A listener process (an API process's SSE listeners): follows each conversation to its end.
+
+    Prints ``ready`` once every listener waits, then one JSON line: per conversation the wall
+    time of its first and last event and how many it got (any gap in the ids is an error).
+    """
+    from adapters.events.redis_streams import RedisStreamsEventLog
+    from adapters.storage.sql import Database
+
+    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=10)
+    events = RedisStreamsEventLog(REDIS_URL, durable=_durable(db, schema), prefix=prefix)
+    report: dict[str, list[float]] = {}
+
+    async def listen(conversation_id: str) -> None:
+        after, first = 0, 0.0
+        while True:
+            got = await events.wait(conversation_id, after=after, max_wait=600)
+            if not got:
+                raise RuntimeError(f"no event for {conversation_id} within 600 s")
+            first = first or time.time()
+            for event in got:
+                if event.id != after + 1:
+                    raise RuntimeError(f"gap in event ids: {after} then {event.id}")
+                after = event.id
+            if got[-1].type == "completed":
+                report[conversation_id] = [first, time.time(), after]
+                return
+
+    tasks = [asyncio.create_task(listen(c)) for c in conversations]
+    await asyncio.sleep(0.5)  # every listener is waiting
+    print("ready", flush=True)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        await events.aclose()
+        await db.aclose()
+    print(json.dumps(report), flush=True)
+
+
 async def _scenario(
     workers: int,
     runs: int,
@@ -167,19 +208,19 @@ async def _scenario(
     concurrency: int,
     schema: str,
     durable: str = "postgresql",
+    listeners: int = 2,
 ) -> dict[str, Any]:
-    from adapters.events.redis_streams import RedisStreamsEventLog
+    import tempfile
+
     from adapters.queue.taskiq_redis import RedisQueueSettings, TaskiqRedisRunQueue
-    from adapters.storage.sql import Database
     from domain.service import RunJob
 
     prefix = f"cwbench-{uuid.uuid4().hex[:8]}"
     schema = "-" if durable == "memory" else schema
     processes = _start_workers(workers, prefix, schema, chunks, delay, concurrency)
-    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=10)
-    events = RedisStreamsEventLog(REDIS_URL, durable=_durable(db, schema), prefix=prefix)
     queue = TaskiqRedisRunQueue(RedisQueueSettings(url=REDIS_URL, prefix=prefix))
     peak_rss: dict[int, int] = {p.pid: 0 for p in processes}
+    readers: list[subprocess.Popen[str]] = []
     try:
         await _wait_workers_ready(prefix, workers)
         idle_rss = {p.pid: _rss_kib(p.pid) for p in processes}
@@ -187,49 +228,51 @@ async def _scenario(
             RunJob(run_id=uuid.uuid4().hex, conversation_id=uuid.uuid4().hex, owner_id="bench")
             for _ in range(runs)
         ]
-        first_event: list[float] = []
-        counts: list[int] = []
+        with tempfile.TemporaryDirectory() as folder:
+            for index in range(listeners):
+                ids = Path(folder) / f"ids-{index}"
+                ids.write_text("\n".join(j.conversation_id for j in jobs[index::listeners]))
+                readers.append(
+                    subprocess.Popen(  # noqa: ASYNC220 - started once, before the measurement
+                        [sys.executable, "-m", "bench.scale", "--listen", prefix, schema, str(ids)],
+                        cwd=ROOT,
+                        env={**os.environ, "PYTHONPATH": str(ROOT)},
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            for reader in readers:
+                line = await asyncio.to_thread(reader.stdout.readline)  # type: ignore[union-attr]
+                if line.strip() != "ready":
+                    raise RuntimeError("a listener process did not start")
 
-        async def listen(job: RunJob, submitted: float) -> None:
-            after, seen, first = 0, 0, None
-            while True:
-                got = await events.wait(job.conversation_id, after=after, max_wait=60)
-                if not got:
-                    raise RuntimeError(f"no event for {job.conversation_id} within 60 s")
-                if first is None:
-                    first = time.perf_counter() - submitted
-                for event in got:
-                    if event.id != after + 1:
-                        raise RuntimeError(f"gap in event ids: {after} then {event.id}")
-                    after = event.id
-                    seen += 1
-                if got[-1].type == "completed":
-                    first_event.append(first)
-                    counts.append(seen)
-                    return
+            async def sample_rss() -> None:
+                while True:
+                    for process in processes:
+                        with contextlib.suppress(OSError):
+                            peak_rss[process.pid] = max(peak_rss[process.pid], _rss_kib(process.pid))
+                    await asyncio.sleep(0.1)
 
-        async def sample_rss() -> None:
-            while True:
-                for process in processes:
-                    with contextlib.suppress(OSError):
-                        peak_rss[process.pid] = max(peak_rss[process.pid], _rss_kib(process.pid))
-                await asyncio.sleep(0.1)
-
-        sampler = asyncio.create_task(sample_rss())
-        started = time.perf_counter()
-        listeners = []
-        for job in jobs:
-            submitted = time.perf_counter()
-            await queue.submit(job)
-            listeners.append(asyncio.create_task(listen(job, submitted)))
-        await asyncio.gather(*listeners)
-        elapsed = time.perf_counter() - started
-        sampler.cancel()
-        total_events = sum(counts)
-        ttfe = sorted(first_event)
+            sampler = asyncio.create_task(sample_rss())
+            submitted: dict[str, float] = {}
+            for job in jobs:
+                submitted[job.conversation_id] = time.time()
+                await queue.submit(job)
+            outputs = [await asyncio.to_thread(reader.communicate) for reader in readers]
+            sampler.cancel()
+        report: dict[str, list[float]] = {}
+        for out, _ in outputs:
+            report.update(json.loads(out.strip().splitlines()[-1]))
+        if len(report) != runs:
+            raise RuntimeError(f"{runs - len(report)} runs were not followed to their end")
+        started = min(submitted.values())
+        elapsed = max(last for _, last, _ in report.values()) - started
+        total_events = sum(int(count) for _, _, count in report.values())
+        ttfe = sorted(first - submitted[cid] for cid, (first, _, _) in report.items())
         return {
             "durable": durable,
             "workers": workers,
+            "listener_processes": listeners,
             "runs": runs,
             "chunks_per_run": chunks,
             "delay_per_chunk_s": delay,
@@ -243,10 +286,12 @@ async def _scenario(
             "worker_peak_rss_mib": round(max(peak_rss.values()) / 1024, 1),
         }
     finally:
+        for reader in readers:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
         _stop(processes)
         await queue.aclose()
-        await events.aclose()
-        await db.aclose()
         await _drop_prefix(prefix)
 
 
@@ -310,12 +355,28 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
         for durable in ("postgresql", "memory"):
             for workers in [int(w) for w in args.workers.split(",")]:
                 result = await _scenario(
-                    workers, args.runs, args.chunks, args.delay, args.concurrency, schema, durable
+                    workers,
+                    args.runs,
+                    args.chunks,
+                    args.delay,
+                    args.concurrency,
+                    schema,
+                    durable,
+                    args.listeners,
                 )
                 results.append(result)
                 print(json.dumps(result), flush=True)
+        # Events in Redis only: the worker's own memory per run, without runs queueing on the
+        # database's commits (1,000 concurrent writers on one PostgreSQL measure the database).
         memory = await _scenario(
-            1, args.memory_runs, args.memory_chunks, args.memory_delay, args.memory_runs, schema
+            1,
+            args.memory_runs,
+            args.memory_chunks,
+            args.memory_delay,
+            args.memory_runs,
+            schema,
+            "memory",
+            args.listeners,
         )
         memory["per_run_kib"] = round(
             (memory["worker_peak_rss_mib"] - memory["worker_idle_rss_mib"]) * 1024 / args.memory_runs, 1
@@ -349,16 +410,20 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--listen":
+        asyncio.run(_listener_main(argv[1], argv[2], Path(argv[3]).read_text().split()))
+        return
     if argv and argv[0] == "--worker":
         prefix, schema, chunks, delay, concurrency = argv[1:6]
         asyncio.run(_worker_main(prefix, schema, int(chunks), float(delay), int(concurrency)))
         return
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--chunks", type=int, default=20)
     parser.add_argument("--delay", type=float, default=0.01, help="seconds per chunk")
     parser.add_argument("--concurrency", type=int, default=100, help="runs per worker")
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--listeners", type=int, default=2, help="listener processes (as API processes)")
     parser.add_argument("--memory-runs", type=int, default=1000)
     parser.add_argument("--memory-chunks", type=int, default=6)
     parser.add_argument("--memory-delay", type=float, default=1.0)
