@@ -121,3 +121,46 @@ def test_help_lists_the_fake_server_with_its_protocols(capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     for protocol in ("huggingface", "openai", "claude", "ollama"):
         assert protocol in out
+
+
+def test_shell_completion_works_as_the_readme_documents_it() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert 'eval "$(_CW_COMPLETE=bash_source cw)"' in readme
+    env = {**os.environ, "_CW_COMPLETE": "bash_complete", "COMP_WORDS": "cw fake-s", "COMP_CWORD": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", _CW], env=env, capture_output=True, cwd=REPO, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split() == ["plain,fake-server"]
+    source = subprocess.run(
+        [sys.executable, "-c", _CW],
+        env={**os.environ, "_CW_COMPLETE": "bash_source"},
+        capture_output=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert b"complete -o nosort -F" in source.stdout
+
+
+def test_the_readme_offline_section_runs_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's offline commands, against a fake Ollama on a free port."""
+    process = _start("--protocol", "ollama")
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().decode().strip()
+        for argv, expected in (
+            (["run", "--backend", "fake", "Hello, offline!"], "Hello, offline!\n"),
+            (["run", "--backend", "ollama", "--base-url", url, "Bonjour"], "Bonjour\n"),
+            (["pull", "qwen3:0.6b", "--backend", "ollama", "--base-url", url], None),
+            (["models", "--backend", "ollama", "--base-url", url], None),
+        ):
+            code = main(argv, environ={})
+            out, err = capsys.readouterr()
+            assert code == 0, (argv, err)
+            if expected is not None:
+                assert out == expected
+        assert "qwen3:0.6b" in out  # the pulled model is listed
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
