@@ -85,7 +85,7 @@ async def record_run_end(
             )
         )
         await conversations.add_stats(conversation_id, stats)
-        totals = await _totals(conversations, conversation_id)
+        totals = _sum(current.stats, stats)
         await events.append(conversation_id, EventType.STATUS_CHANGED, {"status": "waiting_for_tool"})
         await events.append(
             conversation_id,
@@ -105,7 +105,7 @@ async def record_run_end(
         )
     )
     await conversations.add_stats(conversation_id, stats)
-    totals = await _totals(conversations, conversation_id)
+    totals = _sum(current.stats, stats)  # only the run that owns the conversation adds to it
     data: dict[str, Any] = {"status": conversation_status.value, "stats": stats_payload(totals)}
     if error is not None:
         data["error"] = error
@@ -113,9 +113,13 @@ async def record_run_end(
     return True
 
 
-async def _totals(conversations: ConversationRepositoryPort, conversation_id: str) -> RunStats:
-    record = await conversations.get_any(conversation_id)
-    return record.stats if record is not None else RunStats()
+def _sum(a: RunStats, b: RunStats) -> RunStats:
+    return RunStats(
+        turns=a.turns + b.turns,
+        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
+        completion_tokens=a.completion_tokens + b.completion_tokens,
+        total_tokens=a.total_tokens + b.total_tokens,
+    )
 
 
 @attrs.define

@@ -108,8 +108,7 @@ class SendMessage:
         await self.messages.append(
             conversation_id, ChatMessage.user(content, images=tuple(i for i in attached if i is not None))
         )
-        claimed = await self.conversations.get_any(conversation_id)
-        assert claimed is not None
+        claimed = attrs.evolve(record, status=ConversationStatus.PROCESSING, run_id=run_id)
         return await _start(self.conversations, self.events, self.queue, claimed, run_id, resume=False)
 
 
