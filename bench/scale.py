@@ -15,7 +15,8 @@ Usage: ``python -m bench.scale [--runs 200] [--chunks 20] [--delay 0.01] [--work
 [--listeners 2] [--plot docs/scaling.png] [--json PATH]``. Needs Redis (``CW_BENCH_REDIS_URL``, default
 ``redis://127.0.0.1:6379/0``) and PostgreSQL (``CW_BENCH_DATABASE_URL``, default
 ``postgresql://postgres@127.0.0.1:5432/test``); it uses its own key prefix and schema and
-removes them afterwards.
+removes them afterwards. Each worker keeps at most 8 database connections and each listener 5,
+so the bench stays well under PostgreSQL's default 100 even with 4 workers.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def _worker_main(prefix: str, schema: str, chunks: int, delay: float, conc
     from adapters.storage.sql import Database
     from domain.service import RunJob
 
-    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=15)
+    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=8)
     events = RedisStreamsEventLog(REDIS_URL, durable=_durable(db, schema), prefix=prefix)
 
     async def handler(job: RunJob) -> None:
@@ -170,7 +171,7 @@ async def _listener_main(prefix: str, schema: str, conversations: list[str]) -> 
     from adapters.events.redis_streams import RedisStreamsEventLog
     from adapters.storage.sql import Database
 
-    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=10)
+    db = Database(DATABASE_URL, schema=None if schema == "-" else schema, max_connections=5)
     events = RedisStreamsEventLog(REDIS_URL, durable=_durable(db, schema), prefix=prefix)
     report: dict[str, list[float]] = {}
 
