@@ -1,0 +1,64 @@
+"""Model management over the API, on a loopback Ollama (`FakeOllamaServer`): pull with its SSE
+progress, show, delete, and the JSON errors of each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.llm.ollama.fake_server import FakeOllamaServer
+from tests.adapters.http_api.conftest import make_api
+from tests.adapters.http_api.sse import parse_sse
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_pull_streams_progress_then_show_and_delete(tmp_path: Path) -> None:
+    async with FakeOllamaServer() as ollama:
+        async for api in make_api(tmp_path, {"OLLAMA_BASE_URL": ollama.url}):
+            api.token = await api.register()
+            started = await api.request(
+                "POST", "/ai-backends/ollama/models/pull", json={"model": "qwen3:0.6b"}
+            )
+            assert started.status_code == 202, started.text
+            body = started.json()
+            assert set(body) == {"pull_id", "model", "backend", "status", "stream_url"}
+            assert (body["model"], body["backend"], body["status"]) == ("qwen3:0.6b", "ollama", "queued")
+            stream = await api.client.get(body["stream_url"], headers=api.auth())
+            events = parse_sse(stream.text)
+            assert events[0].type == "started"
+            assert events[-1].type == "completed"
+            progress = [e.data for e in events if e.type == "progress"]
+            assert progress
+            assert set(progress[0]) == {"status", "digest", "total", "completed", "percentage"}
+            other = await api.register(email="eve@example.com", name="Eve")
+            assert (await api.client.get(body["stream_url"], headers=api.auth(other))).status_code == 404
+
+            shown = await api.request("GET", "/ai-backends/ollama/models/qwen3:0.6b")
+            assert shown.status_code == 200, shown.text
+            assert shown.json()["name"].startswith("qwen3:0.6b")
+            listed = await api.request("GET", "/ai-backends/ollama/models")
+            assert any(m["name"].startswith("qwen3:0.6b") for m in listed.json()["models"])
+            assert (await api.request("DELETE", "/ai-backends/ollama/models/qwen3:0.6b")).status_code == 204
+            missing = await api.request("GET", "/ai-backends/ollama/models/qwen3:0.6b")
+            assert missing.status_code == 404
+            assert missing.json()["message"]
+            failed = await api.request(
+                "POST", "/ai-backends/ollama/models/pull", json={"model": "missing-model:1"}
+            )
+            events = parse_sse((await api.client.get(failed.json()["stream_url"], headers=api.auth())).text)
+            assert events[-1].type == "failed"
+            assert events[-1].data["error"]
+            bad = await api.request("POST", "/ai-backends/ollama/models/pull", json={"model": "no spaces"})
+            assert bad.status_code == 422
+
+
+async def test_listing_models_of_an_unreachable_backend_is_502_with_advice(tmp_path: Path) -> None:
+    async for api in make_api(tmp_path, {"OLLAMA_BASE_URL": "http://127.0.0.1:9"}):
+        api.token = await api.register()
+        response = await api.request("GET", "/ai-backends/ollama/models")
+        assert response.status_code == 502
+        message = response.json()["message"]
+        assert "\n" not in message
+        assert "ollama" in message.lower()
