@@ -15,6 +15,7 @@ from domain.errors import (
     AuthenticationError,
     ConfigError,
     ContextLengthExceededError,
+    DuplicateError,
     InvalidRequestError,
     LLMError,
     LLMTimeoutError,
@@ -23,6 +24,7 @@ from domain.errors import (
     OverloadedError,
     PermissionDeniedError,
     ProviderError,
+    QueueUnavailableError,
     RateLimitError,
     RunCancelledError,
     StorageError,
@@ -75,6 +77,8 @@ EXIT_CODES: Mapping[type[AgentError], int] = {
     TruncatedStreamError: 23,
     ToolError: 24,
     StorageError: 25,
+    DuplicateError: 26,
+    QueueUnavailableError: 27,
     RunCancelledError: EXIT_INTERRUPTED,
 }
 """Every `AgentError` subclass → the exit code of ``cw``. A subclass not listed takes the
