@@ -170,6 +170,11 @@ class _RunStreamBroker(RedisStreamBroker):
         )
         self.settings = settings
 
+    async def startup(self) -> None:
+        # A worker started while Redis is down waits for it in `listen` instead of failing here.
+        with contextlib.suppress(*_UNAVAILABLE):
+            await super().startup()
+
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def _ack() -> None:
             async with Redis(connection_pool=self.connection_pool) as conn:
@@ -383,16 +388,19 @@ class TaskiqRedisWorker:
             asyncio.create_task(self._renew_leases()),
         ]
         listener = asyncio.create_task(receiver.listen(self._finish))
+        finishing = asyncio.create_task(self._finish.wait())
         try:
-            await self._finish.wait()
+            await asyncio.wait({listener, finishing}, return_when=asyncio.FIRST_COMPLETED)
+            self._finish.set()
             for task in list(self._running.values()):
                 task.cancel()
-            await listener
+            await listener  # raises what stopped the receiver, if it failed
         finally:
             listener.cancel()
+            finishing.cancel()
             for helper in helpers:
                 helper.cancel()
-            await asyncio.gather(listener, *helpers, return_exceptions=True)
+            await asyncio.gather(listener, finishing, *helpers, return_exceptions=True)
             await self._broker.shutdown()
             await self._redis.aclose()
 

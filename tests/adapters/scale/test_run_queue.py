@@ -306,3 +306,25 @@ async def test_no_password_in_reprs_or_errors() -> None:
     finally:
         await queue.aclose()
         await log.aclose()
+
+
+async def test_a_worker_started_before_redis_waits_for_it(tmp_path: Path) -> None:
+    server = ThrowawayRedis(tmp_path)  # not started yet
+    settings = RedisQueueSettings(url=server.url, prefix="cw", connect_timeout=1.0)
+    handler = RecordingHandler()
+    worker = TaskiqRedisWorker(settings, handler)
+    serving = asyncio.create_task(worker.run())
+    queue = TaskiqRedisRunQueue(settings)
+    try:
+        await asyncio.sleep(1.0)
+        assert not serving.done()
+        server.start()
+        await asyncio.wait_for(worker.wait_started(), GENEROUS)
+        submitted = job()
+        await queue.submit(submitted)
+        await handler.until(lambda: submitted.conversation_id in handler.finished)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(serving, GENEROUS)
+        await queue.aclose()
+        server.stop()
