@@ -38,6 +38,7 @@ $(VENV)/.bench-installed: $(STAMP)
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.service
 	$(BIN)/python -m bench.web
 	$(BIN)/python -m bench.hostile
 
