@@ -171,3 +171,16 @@ def test_downgrade_to_an_unknown_revision_is_one_line(
     assert code == 25
     assert err.count("\n") == 1
     assert "'nope'" in err
+
+
+def test_a_database_file_that_cannot_be_created_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, out, err = run_cw(capsys, ["db", "upgrade"], {"CW_DATABASE_URL": f"sqlite:///{blocker}/cw.db"})
+    assert code == 25
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "cannot create the database file" in err
+    assert "CW_DATABASE_URL" in err
