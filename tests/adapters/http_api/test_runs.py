@@ -283,3 +283,40 @@ async def test_ghost_runs_return_the_whole_result_or_stream_it(api: Api) -> None
         await api.request("POST", f"/agents/{agent['id']}/ghost", json={"content": ""})
     ).status_code == 422
     assert (await api.request("POST", "/agents/nope/ghost", json={"content": "x"})).status_code == 404
+
+
+async def test_server_tools_of_a_reply_run_before_it_pauses_for_its_client_tools(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("the answer is 42\n")
+    models = ScriptedModels()
+    models.script.extend(
+        [
+            calls(
+                ToolCall(id="c1", name="bash", arguments={"command": "ls"}),
+                ToolCall(id="s1", name="read", arguments={"file_path": "notes.txt"}),
+            ),
+            answer("42"),
+        ]
+    )
+    async for api in make_api(tmp_path, {"CW_WORKSPACE": str(tmp_path)}, backends=models.registry()):
+        api.token = await api.register()
+        agent = await api.agent(tools=["read"])
+        conversation = await api.conversation(agent["id"], client_tool_schemas=CLIENT_TOOLS)
+        path = f"/conversations/{conversation['id']}"
+        await api.request("POST", f"{path}/messages", json={"content": "go"})
+        events = await api.stream(conversation["id"])
+        types = [e.type for e in events]
+        assert types.index("tool_executing") < types.index("tool_completed") < types.index("tool_request")
+        executing = next(e for e in events if e.type == "tool_executing")
+        assert executing.data == {"call_id": "s1", "name": "read", "arguments": {"file_path": "notes.txt"}}
+        completed = next(e for e in events if e.type == "tool_completed")
+        assert completed.data["success"] is True, completed.data
+        assert "the answer is 42" in completed.data["content"]
+        assert [r["call_id"] for r in events[-1].data["tool_requests"]] == ["c1"]
+        answered = await api.request(
+            "POST", f"{path}/tool-results", json={"call_id": "c1", "success": True, "output": "x"}
+        )
+        assert answered.json()["status"] == "processing"
+        resumed = await api.stream(conversation["id"], after=events[-1].id)
+        assert resumed[-1].type == "completed"
+        sent = models.requests[-1].messages
+        assert sorted(m.tool_call_id for m in sent if m.role == "tool") == ["c1", "s1"]
