@@ -258,6 +258,30 @@ def test_a_claude_tool_call_cut_off_at_max_tokens_is_not_run(
     assert "--max-tokens" in err
 
 
+def test_an_ollama_tool_call_with_done_reason_length_is_not_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from domain.messages import FinishReason, ToolCall
+
+    cut = AIResponse(
+        content="Let me read the file",
+        tool_calls=(ToolCall(id="c1", name="read", arguments={"file_path": "a.txt"}),),
+        finish_reason=FinishReason.LENGTH,  # rendered as Ollama's done_reason "length"
+    )
+    with serving(FakeOllamaServer(script=[cut])) as ollama:
+        base = ["--backend", "ollama", "--base-url", ollama.url]
+        code, out, err = run_cw(
+            capsys,
+            ["run", "read", *base, "--tool", "read", "--workspace", str(tmp_path)],
+            environ={"CW_ENV": "production"},
+        )
+        chats = [request for request in ollama.requests if request.path == "/api/chat"]
+    assert code == 0, err
+    assert out == "Let me read the file\n"
+    assert len(chats) == 1
+    assert "--max-tokens" in err
+
+
 def _hf_settings_with(**extra: str) -> Any:
     from adapters.settings import Settings
 

@@ -194,10 +194,10 @@ class StreamState:
         """The whole reply, with finish reason, usage and timing metadata from the final object."""
         final = self._final
         done_reason = final.get("done_reason")
-        if self._calls:
-            finish_reason = FinishReason.TOOL_CALLS
-        elif done_reason == "length":
+        if done_reason == "length":  # cut off, tool calls or not: the caller must not run them
             finish_reason = FinishReason.LENGTH
+        elif self._calls:
+            finish_reason = FinishReason.TOOL_CALLS
         else:
             finish_reason = FinishReason.STOP  # stop, load, unload, or a reason we do not know
         prompt_tokens = _int(final.get("prompt_eval_count"))
