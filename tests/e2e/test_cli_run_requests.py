@@ -76,10 +76,11 @@ _SCRIPTED: Mapping[str, tuple[str, str, dict[str, str]]] = {
     "huggingface": ("openai", "/v1/chat/completions", {"HUGGINGFACE_API_KEY": HF_KEY}),
     "openai": ("openai", "/v1/chat/completions", {"OPENAI_API_KEY": OPENAI_KEY}),
     "claude": ("anthropic", "/v1/messages", {"ANTHROPIC_API_KEY": ANTHROPIC_KEY}),
+    "vllm": ("openai", "/v1/chat/completions", {}),
 }
 
 
-@pytest.mark.parametrize("backend", ["huggingface", "openai", "claude"])
+@pytest.mark.parametrize("backend", ["huggingface", "openai", "claude", "vllm"])
 def test_no_stream_sends_a_non_streaming_request(capsys: pytest.CaptureFixture[str], backend: str) -> None:
     wire, path, environ = _SCRIPTED[backend]
     server = ScriptedServer({path: script_handler([ANSWER], wire=wire)})
