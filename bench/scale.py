@@ -152,7 +152,7 @@ async def _wait_workers_ready(prefix: str, count: int) -> None:
 
     client = Redis.from_url(REDIS_URL)
     try:
-        for _ in range(600):
+        for _ in range(3600):  # three minutes: a loaded machine starts Python slowly
             subscribers = await client.pubsub_numsub(f"{prefix}:cancel")
             if subscribers and int(subscribers[0][1]) >= count:
                 return
