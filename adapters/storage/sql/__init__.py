@@ -7,10 +7,11 @@ ports: ``users``, ``agents``, ``conversations``, ``messages`` and ``events``.
 
 from __future__ import annotations
 
+from adapters.storage.sql.conversations import SQLConversationRepository
 from adapters.storage.sql.database import Database
 from adapters.storage.sql.events import SQLEventLog
 from adapters.storage.sql.messages import SQLConversationStore
-from adapters.storage.sql.repositories import SQLAgentRepository, SQLConversationRepository, SQLUserRepository
+from adapters.storage.sql.repositories import SQLAgentRepository, SQLUserRepository
 from adapters.storage.sql.url import database_url, default_sqlite_path
 
 __all__ = [

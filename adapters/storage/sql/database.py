@@ -18,10 +18,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
+from adapters.storage.sql.conversations import SQLConversationRepository
 from adapters.storage.sql.engine import SQLEngine
 from adapters.storage.sql.events import DEFAULT_POLL_INTERVAL, SQLEventLog
 from adapters.storage.sql.messages import SQLConversationStore
-from adapters.storage.sql.repositories import SQLAgentRepository, SQLConversationRepository, SQLUserRepository
+from adapters.storage.sql.repositories import SQLAgentRepository, SQLUserRepository
 from domain.errors import StorageError
 
 __all__ = ["MIGRATIONS", "Database"]
