@@ -38,7 +38,38 @@ def _sql(backend: str) -> LogFactory:
     return factory
 
 
-EVENT_LOGS: dict[str, LogFactory] = {"sql-sqlite": _sql("sqlite"), "sql-postgres": _sql("postgres")}
+def _redis_streams() -> LogFactory:
+    """Redis Streams in front of the PostgreSQL log (issue 12), under a key prefix of its own."""
+
+    @contextlib.asynccontextmanager
+    async def factory(targets: SQLTargets, folder: Path) -> AsyncIterator[EventLogPort]:
+        from redis.asyncio import Redis
+
+        from adapters.events.redis_streams import RedisStreamsEventLog
+        from tests.servers import require_redis, unique_name
+
+        url = require_redis()
+        prefix = unique_name("cwtest")
+        async with open_database("postgres", targets, folder, event_poll_interval=NO_POLL) as db:
+            log = RedisStreamsEventLog(url, durable=db.events, prefix=prefix)
+            try:
+                yield log
+            finally:
+                await log.aclose()
+                client = Redis.from_url(url)
+                keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+                if keys:
+                    await client.delete(*keys)
+                await client.aclose()
+
+    return factory
+
+
+EVENT_LOGS: dict[str, LogFactory] = {
+    "sql-sqlite": _sql("sqlite"),
+    "sql-postgres": _sql("postgres"),
+    "redis-streams-postgres": _redis_streams(),
+}
 
 
 @pytest.fixture(params=sorted(EVENT_LOGS))
