@@ -44,8 +44,10 @@ router = APIRouter(tags=["conversations"])
 
 CLOSING_EVENTS = frozenset({*TERMINAL_EVENTS, EventType.TOOL_REQUEST})
 """After one of these a stream ends."""
-WAIT_SLICE = 15.0
-"""Seconds one wait on the event log lasts before it is renewed (heartbeats come from FastAPI)."""
+WAIT_SLICE = 300.0
+"""Seconds one wait on the event log lasts before it is renewed. New events wake a listener at
+once (the log's own wake-ups), and heartbeats come from FastAPI, so renewing is only a safety
+net: each renewal reads the log, which 1 000 idle listeners at 15 s made 18 % of a core."""
 
 
 @router.post("/agents/{agent_id}/conversations", status_code=201, response_model=ConversationOut)
