@@ -73,6 +73,9 @@ async def record_run_end(
     current = await conversations.get_any(conversation_id)
     if current is None or not current.status.busy or current.run_id != run_id:
         return False
+    # Only the run owning the conversation adds to its stats, so the record read just above plus
+    # this run's stats are the totals; `update` replaces the whole record, stats included.
+    totals = _sum(current.stats, stats)
     if status is RunStatus.WAITING_FOR_TOOL:
         await conversations.update(
             attrs.evolve(
@@ -81,11 +84,10 @@ async def record_run_end(
                 pending_tool_calls=pending,
                 tool_results={},
                 error=None,
+                stats=totals,
                 updated_at=now(),
             )
         )
-        await conversations.add_stats(conversation_id, stats)
-        totals = _sum(current.stats, stats)
         await events.append(conversation_id, EventType.STATUS_CHANGED, {"status": "waiting_for_tool"})
         await events.append(
             conversation_id,
@@ -101,11 +103,10 @@ async def record_run_end(
             pending_tool_calls=(),
             tool_results={},
             error=error,
+            stats=totals,
             updated_at=now(),
         )
     )
-    await conversations.add_stats(conversation_id, stats)
-    totals = _sum(current.stats, stats)  # only the run that owns the conversation adds to it
     data: dict[str, Any] = {"status": conversation_status.value, "stats": stats_payload(totals)}
     if error is not None:
         data["error"] = error
