@@ -57,10 +57,12 @@ The pieces, and how a backend uses them:
     event, the next read raises.
 
 ``StreamDecoder``
-    What a backend implements for streams: ``events(chunks, headers)`` turns an async
-    iterator of raw byte chunks (and the response headers) into events, raising `LLMError`
-    for in-stream errors and truncation; ``partial()`` returns an `AIResponse` of what has
-    arrived so far.
+    What a backend implements for streams, synchronous as httpx's own decoders are:
+    ``start(headers)``, then ``feed(bytes) -> events`` for every network read, then
+    ``close(cut) -> events`` once the body ended (or ``done`` said the reply is whole);
+    in-stream errors and truncation are raised as `LLMError`. ``partial()`` returns an
+    `AIResponse` of what has arrived so far. The engine owns the only loop over the socket,
+    so an event crosses one async frame here and one in the adapter on its way to the caller.
 
 ``StreamLimits`` (``adapters.llm._limits``)
     What one reply may make us hold: every body is read through one decoder that counts
@@ -84,11 +86,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import functools
 import random
 import ssl
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -109,6 +121,7 @@ from domain.messages import AIResponse
 __all__ = [
     "Clocks",
     "HTTPEngine",
+    "HeldError",
     "RetryPolicy",
     "StatusFailure",
     "StreamDecoder",
@@ -117,8 +130,10 @@ __all__ = [
     "default_status_error",
     "error_for_status",
     "httpx_timeout",
+    "is_json_body",
     "map_http_errors",
     "parse_retry_after",
+    "shared_copy",
 ]
 
 E = TypeVar("E")
@@ -216,20 +231,83 @@ def default_status_error(failure: StatusFailure) -> LLMError:
 
 
 class StreamDecoder(Protocol[E_co]):
-    """Turns the bytes of one streamed reply into events; one instance per attempt."""
+    """Turns the bytes of one streamed reply into events, synchronously; one instance per attempt.
 
-    def events(self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]) -> AsyncIterator[E_co]:
-        """Yield events; raise `LLMError` for in-stream errors or a truncated stream.
+    The engine calls `start` once with the response headers, `feed` with each network read
+    until the body ends or `done` turns true, then `close` once. Each may raise `LLMError`
+    for an in-stream error or a truncated stream.
+    """
+
+    def start(self, headers: Mapping[str, str]) -> None:
+        """The response headers (case-insensitive), e.g. the serving provider or a JSON body."""
+        ...
+
+    def feed(self, data: bytes) -> Sequence[E_co]:
+        """The events the bytes of one network read complete (any split of the body)."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """Whether the reply is whole, so the engine reads no further (a proxy may keep the socket)."""
+        ...
+
+    def close(self, cut: LLMError | None = None) -> Sequence[E_co]:
+        """The body ended: the last events, the final one included.
 
         Args:
-            chunks: the raw body, one item per network read.
-            headers: the response headers (case-insensitive), e.g. for the serving provider.
+            cut: the error that ended the body early (a dropped connection, a silent server),
+                ``None`` when it ended normally or `done` was reached. The decoder raises it
+                unless what arrived is already whole (a drop after the finish reason).
         """
         ...
 
     def partial(self) -> AIResponse | None:
         """What the model had produced so far, for an error raised mid-stream."""
         ...
+
+
+A = TypeVar("A")
+
+
+def shared_copy(adapter: A, config: Any) -> A:
+    """``with_config`` of every HTTP adapter: a copy bound to ``config`` on the same connection pool.
+
+    The pool belongs to the adapter that opened it: the copy's ``aclose()`` leaves it open,
+    the original's closes it (for every copy) once. The original is unchanged.
+    """
+    clone = copy.copy(adapter)
+    vars(clone).update(config=config, _owns_pool=False)
+    return clone
+
+
+class HeldError:
+    """An error a decoder met in the middle of a network read, held until the events before it went out.
+
+    The caller must see the text that preceded an in-stream error (and a failure after it is
+    never retried), so `feed` returns those events and the decoder raises the error on its
+    next call; its ``done`` turns true meanwhile, so the engine reads no further.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: LLMError | None = None
+
+    def hold(self, error: LLMError, events: Sequence[Any]) -> None:
+        """Keep ``error`` for later when ``events`` came before it; else raise it now."""
+        if not events:
+            raise error
+        self.error = error
+
+    def release(self) -> None:
+        """Raise the held error, if any."""
+        if self.error is not None:
+            raise self.error
+
+
+def is_json_body(headers: Mapping[str, str]) -> bool:
+    """Whether a reply is one JSON document (``"stream": true`` ignored, or an error under a 200)."""
+    return headers.get("content-type", "").lower().startswith("application/json")
 
 
 def build_client(
@@ -533,6 +611,42 @@ class HTTPEngine:
     limits: StreamLimits = attrs.field(factory=StreamLimits)
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False, converter=_as_secrets)
 
+    @classmethod
+    def open(
+        cls,
+        *,
+        backend: str,
+        base_url: str,
+        clocks: Clocks,
+        retry: RetryPolicy,
+        status_error: StatusErrorHook = default_status_error,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        limits: StreamLimits | None = None,
+        secrets: Iterable[str] = (),
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> HTTPEngine:
+        """An engine with its own connection pool to ``base_url``: the one way adapters build one.
+
+        ``sleep`` and ``rand`` default to the real back-off sleep and jitter when ``None``.
+
+        Raises:
+            ConfigError: the base URL or a header cannot be used (see `build_client`).
+        """
+        client = build_client(base_url=base_url, clocks=clocks, transport=transport, headers=headers)
+        return cls(
+            backend=backend,
+            client=client,
+            clocks=clocks,
+            retry=retry,
+            status_error=status_error,
+            sleep=sleep or asyncio.sleep,
+            rand=rand or random.random,
+            limits=limits or StreamLimits(),
+            secrets=secrets,
+        )
+
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
@@ -791,15 +905,23 @@ class HTTPEngine:
                     with self._mapped(model, in_body=True, partial=current.partial):
                         async with self._timeout(deadline):
                             await self._raise_for_status(response, model)
-                    events = current.events(
-                        self._chunks(response, deadline, model, current.partial), response.headers
-                    )
+                    current.start(response.headers)
+                    chunks = self._chunks(response, deadline, model, current.partial)
+                    cut: LLMError | None = None
                     try:
-                        async for event in events:
-                            yielded = True
-                            yield event
+                        async for chunk in chunks:
+                            for event in current.feed(chunk):
+                                yielded = True
+                                yield event
+                            if current.done:
+                                break
+                    except (TruncatedStreamError, LLMTimeoutError) as error:
+                        cut = error  # the decoder says whether the reply was whole already
                     finally:
-                        await _aclose(events)
+                        await _aclose(chunks)
+                    for event in current.close(cut):
+                        yielded = True
+                        yield event
                 finally:
                     await response.aclose()
                 return

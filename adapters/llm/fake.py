@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import importlib
 import json
 import math
@@ -445,14 +446,12 @@ class FakeLLM:
         return self.capabilities_flags
 
     def with_config(self, config: NormalizedModelConfig) -> FakeLLM:
-        """A copy bound to ``config`` that shares this fake's script and recordings."""
-        return FakeLLM(
-            wire=self.transport.wire.name,
-            config=config,
-            name=self.name,
-            transport=self.transport,
-            max_retries=self.max_retries,
-        )
+        """A copy bound to ``config`` that shares this fake's script, recordings and connection
+        pool; like every backend's copy, closing it leaves the pool to this fake."""
+        clone = copy.copy(self)
+        clone.config = config
+        clone._inner = self._inner.with_config(config)
+        return clone
 
     async def complete(
         self,

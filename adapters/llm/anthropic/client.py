@@ -16,14 +16,23 @@ import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import quote
 
 import attrs
 import httpx
 
 from adapters.llm._errors import error_for_status, parse_retry_after
-from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, StreamDecoder, build_client
+from adapters.llm._http import (
+    Clocks,
+    HeldError,
+    HTTPEngine,
+    RetryPolicy,
+    StatusFailure,
+    StreamDecoder,
+    is_json_body,
+    shared_copy,
+)
 from adapters.llm._images import image_base64
 from adapters.llm._limits import StreamLimits
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
@@ -116,38 +125,52 @@ class _EventDecoder:
 
     def __init__(self, tool_names: Mapping[str, str], limits: StreamLimits | None = None) -> None:
         self._state = wire.AnthropicStreamState(tool_names=tool_names)
-        self._limits = limits
+        self._sse = SSEDecoder(limits=limits, backend=wire.BACKEND)
+        self._headers: Mapping[str, str] = {}
+        self._body: bytearray | None = None
+        self._held = HeldError()
 
     def partial(self) -> AIResponse | None:
         return self._state.partial()
 
-    async def events(
-        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
-    ) -> AsyncIterator[StreamEvent]:
-        if headers.get("content-type", "").lower().startswith("application/json"):
-            # A gateway that ignored "stream": true, or an error body under a 200: the whole
-            # reply in one JSON object. Replayed as Anthropic's events, so it reads the same.
-            body = b"".join([chunk async for chunk in chunks])
-            for item in self._whole_body(body.decode("utf-8", "replace")):
-                yield item
-            yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
-            return
-        decoder = SSEDecoder(limits=self._limits, backend=wire.BACKEND)
-        state = self._state
-        async for chunk in chunks:
-            for event in decoder.feed(chunk):
-                for item in self._apply(event):
-                    yield item
-            if state.done:
-                break  # message_stop: the reply is whole, whatever a proxy does with the socket
-        else:
-            for event in decoder.close():
+    def start(self, headers: Mapping[str, str]) -> None:
+        self._headers = headers
+        # A gateway that ignored "stream": true, or an error body under a 200: the whole
+        # reply in one JSON object, collected and replayed as Anthropic's events at the end.
+        self._body = bytearray() if is_json_body(headers) else None
+
+    @property
+    def done(self) -> bool:
+        """``message_stop`` arrived: the reply is whole, whatever a proxy does with the socket."""
+        return self._state.done or self._held.error is not None
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        if self._body is not None:
+            self._body += data
+            return []
+        events: list[StreamEvent] = []
+        try:
+            for event in self._sse.feed(data):
+                events += self._apply(event)
+        except LLMError as error:
+            self._held.hold(error, events)
+        return events
+
+    def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
+        self._held.release()
+        if cut is not None:
+            raise cut
+        events: list[StreamEvent] = []
+        if self._body is not None:
+            events = self._whole_body(self._body.decode("utf-8", "replace"))
+        elif not self._state.done:
+            for event in self._sse.close():
                 try:
-                    items = self._apply(event)
+                    events += self._apply(event)
                 except TruncatedStreamError:
                     raise
                 except StreamError as error:
-                    if not decoder.cut_mid_line:
+                    if not self._sse.cut_mid_line:
                         raise
                     # The connection was cut inside this event: a truncation, not another format.
                     raise TruncatedStreamError(
@@ -157,9 +180,8 @@ class _EventDecoder:
                         model=self._state.model or None,
                         partial=self._state.partial(),
                     ) from error
-                for item in items:
-                    yield item
-        yield ResponseCompleted(response=_annotate(self._state.finish(), headers))
+        events.append(ResponseCompleted(response=_annotate(self._state.finish(), self._headers)))
+        return events
 
     def _whole_body(self, text: str) -> list[StreamEvent]:
         try:
@@ -252,7 +274,20 @@ class AnthropicLLM:
         self._sleep = sleep
         self._rand = rand
         self._base_clocks = clocks or Clocks(connect=10.0, idle=_IDLE_SECONDS)
-        self._engine: HTTPEngine | None = None
+        self._engine = HTTPEngine.open(
+            backend=name,
+            base_url=settings.base_url,
+            clocks=self._clocks(self.config),
+            retry=self._retry,
+            status_error=_status_error,
+            transport=transport,
+            headers={"x-api-key": settings.api_key or "", "anthropic-version": ANTHROPIC_VERSION},
+            limits=settings.limits,
+            secrets=[*settings.secrets, settings.api_key or ""],
+            sleep=sleep,
+            rand=rand,
+        )
+        self._owns_pool = True
 
     @classmethod
     def from_settings(cls, settings: AnthropicSettings, **options: Any) -> AnthropicLLM:
@@ -269,18 +304,9 @@ class AnthropicLLM:
         """Streaming, tools and vision; no model management, no embeddings."""
         return self.capabilities_flags
 
-    def with_config(self, config: NormalizedModelConfig) -> AnthropicLLM:
-        """A copy bound to ``config``, with its own connections (closing one leaves the other usable)."""
-        return AnthropicLLM(
-            settings=self.settings,
-            config=config,
-            transport=self._transport,
-            name=self.name,
-            retry=self._retry,
-            sleep=self._sleep,
-            rand=self._rand,
-            clocks=self._base_clocks,
-        )
+    def with_config(self, config: NormalizedModelConfig) -> Self:
+        """A copy bound to ``config`` sharing this adapter's connection pool, which this one closes."""
+        return shared_copy(self, config)
 
     async def complete(
         self,
@@ -356,10 +382,9 @@ class AnthropicLLM:
         )
 
     async def aclose(self) -> None:
-        """Close the connections; the adapter must not be used afterwards."""
-        if self._engine is not None:
+        """Close the connection pool, when this adapter owns it (not a `with_config` copy)."""
+        if self._owns_pool:
             await self._engine.aclose()
-            self._engine = None
 
     def _prepare(self, config: NormalizedModelConfig | None) -> NormalizedModelConfig:
         original = config or self.config
@@ -374,30 +399,7 @@ class AnthropicLLM:
         return Clocks(connect=min(base.connect, total), idle=min(base.idle, total), total=total)
 
     def _engine_for(self, config: NormalizedModelConfig) -> HTTPEngine:
-        """The engine, made on first use; a call with another timeout gets its own total clock."""
-        if self._engine is None:
-            clocks = self._clocks(self.config)
-            client = build_client(
-                base_url=self.settings.base_url,
-                clocks=clocks,
-                transport=self._transport,
-                headers={"x-api-key": self.settings.api_key or "", "anthropic-version": ANTHROPIC_VERSION},
-            )
-            kwargs: dict[str, Any] = {}
-            if self._sleep is not None:
-                kwargs["sleep"] = self._sleep
-            if self._rand is not None:
-                kwargs["rand"] = self._rand
-            self._engine = HTTPEngine(
-                backend=self.name,
-                client=client,
-                clocks=clocks,
-                retry=self._retry,
-                status_error=_status_error,
-                limits=self.settings.limits,
-                secrets=[*self.settings.secrets, self.settings.api_key or ""],
-                **kwargs,
-            )
+        """The engine; a call with another timeout gets its own total clock on the same pool."""
         clocks = self._clocks(config)
         if clocks.total != self._engine.clocks.total:
             return attrs.evolve(self._engine, clocks=attrs.evolve(self._engine.clocks, total=clocks.total))

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import Any
 
 import httpx
 
 from adapters.llm._errors import parse_retry_after
-from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, build_client
+from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure
 from domain.errors import LLMError, UnreachableError
 from domain.model_config import AIModel
 
@@ -62,20 +61,17 @@ def build_engine(
     rand: Callable[[], float] | None = None,
 ) -> HTTPEngine:
     """An engine (with its own connection pool) for the server of ``settings``."""
-    options: dict[str, Any] = {}
-    if sleep is not None:
-        options["sleep"] = sleep
-    if rand is not None:
-        options["rand"] = rand
-    return HTTPEngine(
+    return HTTPEngine.open(
         backend=BACKEND,
-        client=build_client(base_url=settings.base_url, clocks=clocks, transport=transport),
+        base_url=settings.base_url,
         clocks=clocks,
         retry=RetryPolicy(max_retries=settings.max_retries),
         status_error=status_error,
+        transport=transport,
         limits=settings.limits,
         secrets=settings.secrets,
-        **options,
+        sleep=sleep,
+        rand=rand,
     )
 
 

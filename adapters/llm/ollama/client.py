@@ -30,7 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 import httpx
 
-from adapters.llm._http import Clocks, HTTPEngine
+from adapters.llm._http import Clocks, HeldError, HTTPEngine, shared_copy
 from adapters.llm._images import DEFAULT_MAX_IMAGE_BYTES, image_base64, is_remote, sniff_media_type
 from adapters.llm._ndjson import DEFAULT_MAX_LINE_BYTES, NDJSONDecoder
 from domain.errors import ConfigError, LLMError, TruncatedStreamError
@@ -75,36 +75,49 @@ def _shown_url(url: str) -> str:
 class _ChatDecoder:
     """NDJSON bytes of one streamed ``/api/chat`` reply → stream events (one per attempt)."""
 
-    __slots__ = ("_max_line_bytes", "_model", "_state")
+    __slots__ = ("_held", "_lines", "_model", "_state")
 
     def __init__(
         self, model: str, new_id: Callable[[], str], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     ) -> None:
         self._model = model
-        self._max_line_bytes = max_line_bytes
+        self._lines = NDJSONDecoder(backend=BACKEND, max_line_bytes=max_line_bytes)
         self._state = wire.StreamState(model=model, new_id=new_id)
+        self._held = HeldError()
 
     def partial(self) -> AIResponse:
         return self._state.partial()
 
-    async def events(
-        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
-    ) -> AsyncIterator[StreamEvent]:
+    def start(self, headers: Mapping[str, str]) -> None:
+        """Nothing in Ollama's headers changes how its lines read."""
+
+    @property
+    def done(self) -> bool:
+        """The final ``done`` line arrived: do not wait for the server to close."""
+        return self._state.done or self._held.error is not None
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
         state = self._state
-        decoder = NDJSONDecoder(backend=BACKEND, max_line_bytes=self._max_line_bytes)
         try:
-            async for chunk in chunks:
-                for line in decoder.feed(chunk):
-                    for event in state.feed(line):
-                        yield event
-                    if state.done:
-                        break
+            for line in self._lines.feed(data):
+                events += state.feed(line)
                 if state.done:
-                    break  # the answer is complete: do not wait for the server to close
-            else:
-                for line in decoder.close():
-                    for event in state.feed(line):
-                        yield event
+                    break
+        except LLMError as error:
+            self._held.hold(self._with_context(error), events)
+        return events
+
+    def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
+        self._held.release()
+        state = self._state
+        events: list[StreamEvent] = []
+        try:
+            if cut is not None:
+                raise cut
+            if not state.done:
+                for line in self._lines.close():
+                    events += state.feed(line)
             if not state.done:
                 raise TruncatedStreamError(
                     "Ollama's stream ended before its final `done` line, so the answer is incomplete; "
@@ -113,12 +126,16 @@ class _ChatDecoder:
                     model=self._model,
                 )
         except LLMError as error:
-            if error.partial is None:
-                error.partial = state.partial()
-            if error.model is None:
-                error.model = self._model
-            raise
-        yield ResponseCompleted(response=state.finish(model=self._model))
+            raise self._with_context(error) from error.__cause__
+        events.append(ResponseCompleted(response=state.finish(model=self._model)))
+        return events
+
+    def _with_context(self, error: LLMError) -> LLMError:
+        if error.partial is None:
+            error.partial = self._state.partial()
+        if error.model is None:
+            error.model = self._model
+        return error
 
 
 @attrs.define(eq=False)
@@ -172,6 +189,7 @@ class OllamaLLM:
         )
         self._new_id = new_id
         self._shared = _Shared(transport=transport, sleep=sleep, on_pull_progress=on_pull_progress)
+        self._owns_pool = True
         self._engine = build_engine(
             self.settings, clocks=self._clocks(self.config), transport=transport, sleep=sleep, rand=rand
         )
@@ -302,10 +320,8 @@ class OllamaLLM:
         return CAPABILITIES
 
     def with_config(self, config: NormalizedModelConfig) -> Self:
-        """A copy bound to ``config``; it shares this adapter's connection pool."""
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.config = config
+        """A copy bound to ``config`` sharing this adapter's connection pool, which this one closes."""
+        clone = shared_copy(self, config)
         clone._engine = self._engine_for(config)
         return clone
 
@@ -362,7 +378,9 @@ class OllamaLLM:
         return PROFILE.context_limit(self.config.model, self.config.context_length)
 
     async def aclose(self) -> None:
-        """Close the connection pool (shared with copies from `with_config`)."""
+        """Close the connection pool, when this adapter owns it (not a `with_config` copy)."""
+        if not self._owns_pool:
+            return
         await self._engine.aclose()
         manager, self._shared.manager = self._shared.manager, None
         if manager is not None:

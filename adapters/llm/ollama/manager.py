@@ -17,13 +17,14 @@ Wiring (the CLI's ``cw pull/rm/show/ps`` and the registry)::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
+from typing import Any
 
 import attrs
 import httpx
 
-from adapters.llm._http import Clocks, HTTPEngine, StatusFailure
+from adapters.llm._http import Clocks, HeldError, HTTPEngine, StatusFailure
 from adapters.llm._ndjson import NDJSONDecoder
 from domain.errors import LLMError, ModelNotFoundError, TruncatedStreamError
 from domain.model_config import AIModel, ModelPullProgress
@@ -95,28 +96,48 @@ class _PullDecoder:
 
     def __init__(self, model: str) -> None:
         self._model = model
+        self._lines = NDJSONDecoder(backend=wire.BACKEND)
+        self._finished = False
+        self._held = HeldError()
 
-    async def events(
-        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
-    ) -> AsyncIterator[ModelPullProgress]:
-        decoder = NDJSONDecoder(backend=wire.BACKEND)
-        async for chunk in chunks:
-            for line in decoder.feed(chunk):
-                progress = wire.parse_pull_progress(line, model=self._model)
-                yield progress
-                if wire.is_pull_finished(progress):
-                    return
-        for line in decoder.close():
-            progress = wire.parse_pull_progress(line, model=self._model)
-            yield progress
-            if wire.is_pull_finished(progress):
-                return
-        raise TruncatedStreamError(
-            f"the pull of {self._model!r} stopped before Ollama reported success; "
-            f"run `cw pull {self._model} --backend ollama` again to resume it",
-            backend=wire.BACKEND,
-            model=self._model,
-        )
+    def start(self, headers: Mapping[str, str]) -> None:
+        """Nothing in the headers changes how the progress lines read."""
+
+    @property
+    def done(self) -> bool:
+        """Ollama reported success: the pull is over."""
+        return self._finished or self._held.error is not None
+
+    def feed(self, data: bytes) -> list[ModelPullProgress]:
+        progress: list[ModelPullProgress] = []
+        try:
+            self._take(self._lines.feed(data), progress)
+        except LLMError as error:
+            self._held.hold(error, progress)
+        return progress
+
+    def close(self, cut: LLMError | None = None) -> list[ModelPullProgress]:
+        self._held.release()
+        if cut is not None:
+            raise cut
+        progress: list[ModelPullProgress] = []
+        if not self._finished:
+            self._take(self._lines.close(), progress)
+        if not self._finished:
+            raise TruncatedStreamError(
+                f"the pull of {self._model!r} stopped before Ollama reported success; "
+                f"run `cw pull {self._model} --backend ollama` again to resume it",
+                backend=wire.BACKEND,
+                model=self._model,
+            )
+        return progress
+
+    def _take(self, lines: list[Any], progress: list[ModelPullProgress]) -> None:
+        for line in lines:
+            progress.append(wire.parse_pull_progress(line, model=self._model))
+            if wire.is_pull_finished(progress[-1]):
+                self._finished = True
+                break
 
     def partial(self) -> None:
         return None

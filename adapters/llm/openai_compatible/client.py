@@ -35,14 +35,21 @@ import attrs
 import httpx
 
 from adapters.llm._errors import error_for_status
-from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, StatusFailure, build_client
+from adapters.llm._http import (
+    Clocks,
+    HeldError,
+    HTTPEngine,
+    RetryPolicy,
+    StatusFailure,
+    is_json_body,
+    shared_copy,
+)
 from adapters.llm._limits import StreamLimits
 from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.openai_compatible import wire
 from domain.errors import (
     InvalidRequestError,
     LLMError,
-    LLMTimeoutError,
     StreamError,
     TruncatedStreamError,
 )
@@ -73,7 +80,17 @@ def clocks_for(config: NormalizedModelConfig, default_total: float | None, base:
 class _ChatStreamDecoder:
     """SSE bytes of one streamed chat completion → stream events (one per attempt)."""
 
-    __slots__ = ("_backend", "_done", "_limits", "_metadata", "_metadata_of", "_model", "_state")
+    __slots__ = (
+        "_backend",
+        "_body",
+        "_done",
+        "_held",
+        "_metadata",
+        "_metadata_of",
+        "_model",
+        "_sse",
+        "_state",
+    )
 
     def __init__(
         self,
@@ -87,7 +104,9 @@ class _ChatStreamDecoder:
         limits: StreamLimits | None = None,
     ) -> None:
         self._backend = backend
-        self._limits = limits
+        self._sse = SSEDecoder(limits=limits, backend=backend)
+        self._body: bytearray | None = None
+        self._held = HeldError()
         self._model = model
         self._state = wire.StreamState(
             backend=backend, model=model, tool_names=tool_names, prompt_chars=prompt_chars, advice=advice
@@ -193,50 +212,59 @@ class _ChatStreamDecoder:
             )
         return events + self._state.mark_done()
 
-    async def events(
-        self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]
-    ) -> AsyncIterator[StreamEvent]:
+    def start(self, headers: Mapping[str, str]) -> None:
         self._metadata = self._metadata_of(headers)
         provider = self._metadata.get("provider")
         self._state.provider = provider if isinstance(provider, str) else None
-        if headers.get("content-type", "").lower().startswith("application/json"):
-            # A server that ignored "stream": true (or refused with a JSON error body under a
-            # 200): the whole reply in one JSON object, read as one chunk.
-            body = b"".join([chunk async for chunk in chunks])
-            for item in self._whole_body(body.decode("utf-8", "replace")):
-                yield item
-            yield ResponseCompleted(response=self._state.finish(metadata=self._metadata))
-            return
-        decoder = SSEDecoder(limits=self._limits, backend=self._backend)
+        # A server that ignored "stream": true (or refused with a JSON error body under a
+        # 200) sends the whole reply as one JSON object: collected, read at the end.
+        self._body = bytearray() if is_json_body(headers) else None
+
+    @property
+    def done(self) -> bool:
+        return self._done or self._held.error is not None
+
+    def feed(self, data: bytes) -> list[StreamEvent]:
+        if self._body is not None:
+            self._body += data
+            return []
+        events: list[StreamEvent] = []
         handle = self._handle
         try:
-            async for chunk in chunks:
-                for event in decoder.feed(chunk):
-                    for item in handle(event):
-                        yield item
-                    if self._done:
-                        break
+            for event in self._sse.feed(data):
+                events += handle(event)
                 if self._done:
                     break
-            else:
-                for event in decoder.close():
-                    try:
-                        items = handle(event)
-                    except TruncatedStreamError:
-                        raise
-                    except StreamError as error:
-                        if decoder.cut_mid_line:  # the connection was cut inside this event
-                            raise self._cut(error) from error
-                        raise
-                    for item in items:
-                        yield item
-                    if self._done:
-                        break
-        except (TruncatedStreamError, LLMTimeoutError):
+        except LLMError as error:
+            self._held.hold(error, events)
+        return events
+
+    def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
+        self._held.release()
+        if self._body is not None:
+            if cut is not None:
+                raise cut
+            whole = self._whole_body(self._body.decode("utf-8", "replace"))
+            return [*whole, ResponseCompleted(response=self._state.finish(metadata=self._metadata))]
+        events: list[StreamEvent] = []
+        if cut is not None:
             # The connection dropped, or went quiet, while we waited for the usage chunk or
             # [DONE] after the model had said it finished: the reply is whole, keep it.
             if not self._state.done:
-                raise
+                raise cut
+        elif not self._done:
+            for event in self._sse.close():
+                try:
+                    items = self._handle(event)
+                except TruncatedStreamError:
+                    raise
+                except StreamError as error:
+                    if self._sse.cut_mid_line:  # the connection was cut inside this event
+                        raise self._cut(error) from error
+                    raise
+                events += items
+                if self._done:
+                    break
         if not self._state.done:
             raise TruncatedStreamError(
                 f"{self._backend}: the stream ended before the model finished (no finish reason "
@@ -246,7 +274,8 @@ class _ChatStreamDecoder:
                 provider=self._state.provider,
                 partial=self.partial(),
             )
-        yield ResponseCompleted(response=self._state.finish(metadata=self._metadata))
+        events.append(ResponseCompleted(response=self._state.finish(metadata=self._metadata)))
+        return events
 
 
 class _Secret:
@@ -332,21 +361,18 @@ class OpenAICompatibleLLM:
         base_clocks = clocks or Clocks()
         self._base_clocks = base_clocks
         self._include_usage = True
-        client = build_client(base_url=self.base_url, clocks=base_clocks, transport=transport)
-        engine_options: dict[str, Any] = {}
-        if sleep is not None:
-            engine_options["sleep"] = sleep
-        if rand is not None:
-            engine_options["rand"] = rand
-        self._engine = HTTPEngine(
+        self._owns_pool = True
+        self._engine = HTTPEngine.open(
             backend=name,
-            client=client,
+            base_url=self.base_url,
             clocks=clocks_for(config, base_clocks.total, base_clocks),
             retry=retry or RetryPolicy(),
             status_error=self._status_error,
+            transport=transport,
             limits=self._limits,
             secrets=[*secrets, api_key or ""],
-            **engine_options,
+            sleep=sleep,
+            rand=rand,
         )
 
     def _init_from_settings(
@@ -464,10 +490,8 @@ class OpenAICompatibleLLM:
         return self.capabilities_flags
 
     def with_config(self, config: NormalizedModelConfig) -> Self:
-        """A copy bound to ``config``; it shares this adapter's connection pool."""
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.config = config
+        """A copy bound to ``config`` sharing this adapter's connection pool, which this one closes."""
+        clone = shared_copy(self, config)
         clone._engine = self._engine_for(config)
         return clone
 
@@ -581,8 +605,9 @@ class OpenAICompatibleLLM:
         return self.profile.context_limit(self.config.model, self.config.context_length)
 
     async def aclose(self) -> None:
-        """Close the connection pool (shared with copies from `with_config`)."""
-        await self._engine.aclose()
+        """Close the connection pool, when this adapter owns it (not a `with_config` copy)."""
+        if self._owns_pool:
+            await self._engine.aclose()
 
 
 def _prompt_chars(messages: Sequence[ChatMessage]) -> int:

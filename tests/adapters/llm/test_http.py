@@ -17,11 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.llm._http import Clocks, HTTPEngine, RetryPolicy, build_client, map_http_errors
+from adapters.llm._http import Clocks, HeldError, HTTPEngine, RetryPolicy, build_client, map_http_errors
 from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import (
     AuthenticationError,
     ConfigError,
+    LLMError,
     LLMTimeoutError,
     OverloadedError,
     ProviderError,
@@ -40,21 +41,37 @@ class LineDecoder:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self.buffer = b""
+        self.done = False
+        self.held = HeldError()
 
-    async def events(self, chunks: AsyncIterator[bytes], headers: Mapping[str, str]) -> AsyncIterator[str]:
-        buffer = b""
-        async for chunk in chunks:
-            buffer += chunk
-            *complete, buffer = buffer.split(b"\n")
-            for raw in complete:
-                line = raw.decode()
-                if line == "OVERLOADED":
-                    raise OverloadedError("overloaded in the stream", backend="test")
-                if line == "END":
-                    return
-                self.lines.append(line)
-                yield line
-        raise TruncatedStreamError("no END", backend="test")
+    def start(self, headers: Mapping[str, str]) -> None:
+        pass
+
+    def feed(self, data: bytes) -> list[str]:
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\n")
+        events: list[str] = []
+        for raw in complete:
+            line = raw.decode()
+            if line == "OVERLOADED":
+                self.held.hold(OverloadedError("overloaded in the stream", backend="test"), events)
+                self.done = True
+                break
+            if line == "END":
+                self.done = True
+                break
+            self.lines.append(line)
+            events.append(line)
+        return events
+
+    def close(self, cut: LLMError | None = None) -> list[str]:
+        self.held.release()
+        if cut is not None:
+            raise cut
+        if not self.done:
+            raise TruncatedStreamError("no END", backend="test")
+        return []
 
     def partial(self) -> AIResponse | None:
         return AIResponse(content="".join(self.lines))

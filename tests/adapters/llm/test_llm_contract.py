@@ -305,3 +305,14 @@ async def test_port_basics(scripted: Make) -> None:
     assert bound.context_limit() == 1234
     assert llm.config.context_length != 1234  # the original is unchanged
     assert "hf_contract_token" not in repr(llm)
+
+
+async def test_with_config_shares_the_pool_which_only_the_original_closes(scripted: Make) -> None:
+    adapter = scripted(TEXT, TEXT, TEXT)
+    llm = adapter.llm
+    bound = llm.with_config(llm.config.__class__(model=llm.config.model, context_length=4321))
+    await bound.aclose()  # a copy does not own the pool: closing it closes nothing
+    assert (await bound.complete(HELLO)).content == TEXT.content
+    assert (await llm.complete(HELLO)).content == TEXT.content
+    await llm.aclose()  # the owner closes the pool, once, for the copies too
+    await llm.aclose()
