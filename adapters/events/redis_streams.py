@@ -16,13 +16,14 @@ added to the conversation's Redis stream with that id as the entry id (``<id>-0`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -36,8 +37,6 @@ __all__ = ["RedisStreamsEventLog"]
 logger = logging.getLogger(__name__)
 
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, RedisError)
-_BLOCK_SLICE = 5.0
-"""Longest single ``XREAD BLOCK`` (seconds): below the socket timeout, so a dead Redis is noticed."""
 
 
 def _entry_to_event(conversation_id: str, entry_id: Any, fields: Mapping[bytes, bytes]) -> StoredEvent:
@@ -54,6 +53,111 @@ def _contiguous_from(events: Sequence[StoredEvent], after: int) -> bool:
     return all(event.id == after + 1 + index for index, event in enumerate(events))
 
 
+@attrs.define(eq=False)
+class _Waiter:
+    after: int
+    future: asyncio.Future[list[tuple[Any, Any]]]
+
+
+class _StreamReader:
+    """One ``XREAD BLOCK`` per process over every stream some listener waits on.
+
+    A connection per waiting listener would not scale (redis-py's pools cap at 100, and file
+    descriptors run out before 1,000 listeners). This reader owns one connection; a listener
+    that needs a stream (or an older id) the blocked read does not cover interrupts it with
+    ``CLIENT UNBLOCK`` so the next read includes it at once.
+    """
+
+    def __init__(self, url: str, commands: Redis) -> None:
+        self._url = url
+        self._commands = commands
+        self._waiting: dict[str, list[_Waiter]] = {}
+        self._reading: dict[str, int] = {}
+        self._client_id: int | None = None
+        self._blocked = False
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, key: str, after: int, max_wait: float) -> list[tuple[Any, Any]]:
+        """Entries of ``key`` after ``after`` (empty after ``max_wait`` seconds). Raises a Redis
+        error when the reader cannot read."""
+        waiter = _Waiter(after=after, future=asyncio.get_running_loop().create_future())
+        self._waiting.setdefault(key, []).append(waiter)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="cw-event-stream-reader")
+        self._changed.set()
+        try:
+            covered = key in self._reading and self._reading[key] <= after
+            if self._blocked and not covered and self._client_id is not None:
+                await self._commands.client_unblock(self._client_id)
+            return await asyncio.wait_for(asyncio.shield(waiter.future), max_wait)
+        except TimeoutError:
+            return []
+        finally:
+            waiters = self._waiting.get(key, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._waiting.pop(key, None)
+            waiter.future.cancel()
+
+    async def _run(self) -> None:
+        connection = Redis.from_url(
+            self._url, single_connection_client=True, socket_connect_timeout=2.0, socket_timeout=15.0
+        )
+        backoff = 0.2
+        try:
+            while True:
+                if not self._waiting:
+                    self._changed.clear()
+                    await self._changed.wait()
+                    continue
+                try:
+                    if self._client_id is None:
+                        self._client_id = int(await connection.client_id())
+                    streams = {key: min(w.after for w in ws) for key, ws in self._waiting.items()}
+                    self._reading = streams
+                    self._blocked = True
+                    try:
+                        result: Any = await connection.xread(
+                            {key: f"{after}-0" for key, after in streams.items()}, block=1000, count=1000
+                        )
+                    finally:
+                        self._blocked = False
+                        self._reading = {}
+                    backoff = 0.2
+                except _UNAVAILABLE as exc:
+                    self._client_id = None
+                    for waiters in self._waiting.values():
+                        for waiter in waiters:
+                            if not waiter.future.done():
+                                waiter.future.set_exception(exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                for raw_key, entries in result or ():
+                    key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+                    for waiter in list(self._waiting.get(key, ())):
+                        mine = [(i, f) for i, f in entries if _entry_id(i) > waiter.after]
+                        if mine and not waiter.future.done():
+                            waiter.future.set_result(mine)
+        finally:
+            self._client_id = None
+            with contextlib.suppress(Exception):
+                await connection.aclose()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+def _entry_id(entry_id: Any) -> int:
+    raw = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+    return int(raw.split("-", 1)[0])
+
+
 @attrs.define
 class RedisStreamsEventLog:
     """`EventLogPort` on Redis Streams in front of a durable event log (``durable``)."""
@@ -66,11 +170,15 @@ class RedisStreamsEventLog:
     ttl: int = 24 * 3600
     """Seconds an idle conversation's stream is kept."""
     _redis: Redis = attrs.field(init=False)
+    _reader: _StreamReader = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._redis = Redis.from_url(
-            self.url, socket_connect_timeout=2.0, socket_timeout=_BLOCK_SLICE + 5.0, health_check_interval=30
+        # Appends wait for a free connection rather than fail when many runs write at once.
+        pool = BlockingConnectionPool.from_url(
+            self.url, max_connections=64, timeout=20, socket_connect_timeout=2.0, socket_timeout=10.0
         )
+        self._redis = Redis(connection_pool=pool)
+        self._reader = _StreamReader(self.url, self._redis)
 
     def _key(self, conversation_id: str) -> str:
         return f"{self.prefix}:events:{conversation_id}"
@@ -135,19 +243,16 @@ class RedisStreamsEventLog:
         loop = asyncio.get_running_loop().time
         deadline = loop() + max_wait
         key = self._key(conversation_id)
-        while (remaining := deadline - loop()) > 0:
-            try:
-                result: Any = await self._redis.xread(
-                    {key: f"{after}-0"}, block=max(1, int(min(remaining, _BLOCK_SLICE) * 1000))
-                )
-            except _UNAVAILABLE:
-                rest = max(0.0, deadline - loop())
-                return await self.durable.wait(conversation_id, after=after, max_wait=rest)
-            if result:
-                events = [_entry_to_event(conversation_id, i, f) for _, got in result for i, f in got]
-                if _contiguous_from(events, after):
-                    return events
-                return await self.durable.read(conversation_id, after=after)  # an entry was lost: fill it
+        try:
+            entries = await self._reader.wait(key, after, max_wait)
+        except _UNAVAILABLE:
+            rest = max(0.0, deadline - loop())
+            return await self.durable.wait(conversation_id, after=after, max_wait=rest)
+        if entries:
+            events = [_entry_to_event(conversation_id, i, f) for i, f in entries]
+            if _contiguous_from(events, after):
+                return events
+            return await self.durable.read(conversation_id, after=after)  # an entry was lost: fill it
         # Nothing streamed: an event whose XADD failed may still be in the durable log.
         return await self.durable.read(conversation_id, after=after)
 
@@ -159,4 +264,6 @@ class RedisStreamsEventLog:
             logger.warning("stream of %s not deleted (%s); it expires by itself", conversation_id, exc)
 
     async def aclose(self) -> None:
+        await self._reader.aclose()
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()

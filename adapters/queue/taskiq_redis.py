@@ -39,7 +39,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import attrs
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -235,12 +235,17 @@ class _RunStreamBroker(RedisStreamBroker):
 
 
 def _redis(settings: RedisQueueSettings) -> Redis:
-    return Redis.from_url(
+    # A blocking pool: a thousand runs starting at once wait for a connection instead of
+    # failing with redis-py's "Too many connections" (its default pools stop at 100).
+    pool = BlockingConnectionPool.from_url(
         settings.url,
+        max_connections=64,
+        timeout=20,
         socket_connect_timeout=settings.connect_timeout,
         socket_timeout=max(10.0, settings.connect_timeout),
         health_check_interval=30,
     )
+    return Redis(connection_pool=pool)
 
 
 def _unavailable(settings: RedisQueueSettings, exc: BaseException) -> QueueUnavailableError:
@@ -317,6 +322,7 @@ class TaskiqRedisRunQueue:
     async def aclose(self) -> None:
         await self._broker.shutdown()
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()
 
 
 async def _never_called_here(job: dict[str, Any]) -> None:  # pragma: no cover - only sent from here
@@ -403,6 +409,7 @@ class TaskiqRedisWorker:
             await asyncio.gather(listener, finishing, *helpers, return_exceptions=True)
             await self._broker.shutdown()
             await self._redis.aclose()
+            await self._redis.connection_pool.disconnect()
 
     def stop(self) -> None:
         """Stop taking jobs; `run` then cancels the runs in flight and returns."""

@@ -130,10 +130,15 @@ class CountingLog(MemoryEventLog):
     def __init__(self) -> None:
         super().__init__()
         self.reads = 0
+        self.waits = 0
 
     async def read(self, conversation_id: str, *, after: int = 0, limit: int | None = None) -> Any:
         self.reads += 1
         return await super().read(conversation_id, after=after, limit=limit)
+
+    async def wait(self, conversation_id: str, *, after: int, max_wait: float) -> Any:
+        self.waits += 1
+        return await super().wait(conversation_id, after=after, max_wait=max_wait)
 
 
 async def test_an_up_to_date_listener_costs_no_database_query(redis_url: str, prefix: str) -> None:
@@ -149,5 +154,24 @@ async def test_an_up_to_date_listener_costs_no_database_query(redis_url: str, pr
         await log.append("c1", "completed", {"stats": {}})
         assert [e.id for e in await asyncio.wait_for(waiter, 30)] == [4]
         assert durable.reads == 0
+    finally:
+        await log.aclose()
+
+
+async def test_hundreds_of_listeners_share_one_reader(redis_url: str, prefix: str) -> None:
+    # One connection per waiting listener would exhaust redis-py's pool (100) and fall back.
+    durable = CountingLog()
+    log = RedisStreamsEventLog(redis_url, durable=durable, prefix=prefix)
+    conversations = [f"c{i}" for i in range(300)]
+    try:
+        for conversation in conversations:
+            await log.append(conversation, "status_changed", {"status": "processing"})
+        listeners = [asyncio.create_task(log.wait(c, after=1, max_wait=60)) for c in conversations]
+        await asyncio.sleep(0.2)
+        for conversation in conversations:
+            await log.append(conversation, "completed", {"stats": {}})
+        results = await asyncio.wait_for(asyncio.gather(*listeners), 90)
+        assert all([e.id for e in events] == [2] for events in results)
+        assert durable.waits == 0
     finally:
         await log.aclose()
