@@ -115,7 +115,14 @@ class _StreamReader:
                 try:
                     if self._client_id is None:
                         self._client_id = int(await connection.client_id())
-                    streams = {key: min(w.after for w in ws) for key, ws in self._waiting.items()}
+                    streams = {
+                        key: min(w.after for w in pending)
+                        for key, ws in self._waiting.items()
+                        if (pending := [w for w in ws if not w.future.done()])
+                    }
+                    if not streams:  # every waiter was answered and is about to leave
+                        await asyncio.sleep(0)
+                        continue
                     self._reading = streams
                     self._blocked = True
                     try:
