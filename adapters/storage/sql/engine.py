@@ -7,6 +7,9 @@ where they differ:
   timeout, so concurrent writers queue instead of failing. Write transactions start with
   ``BEGIN IMMEDIATE``: a deferred transaction that reads first and writes later could
   otherwise fail at once with "database is locked" when another writer got there first.
+  Within one process, write transactions also take turns on an ``asyncio.Lock``: SQLite has
+  one writer anyway, and its busy handler waits by sleeping, so 200 runs writing at once
+  spent more time asleep than writing (``bench.service``: 25 s → 14 s for the same work).
 - PostgreSQL (asyncpg) may run in a schema of its own (tests), set as the ``search_path``
   of every connection so the models and migrations need no schema name.
 
@@ -16,6 +19,8 @@ database (never its password), or a `DuplicateError` for a unique key already ta
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import os
 import re
@@ -75,6 +80,7 @@ class SQLEngine:
             if not _SCHEMA_NAME.match(schema):
                 raise StorageError(f"{schema!r} is not a plain schema name (letters, digits, _)")
         self.engine = self._create_engine()
+        self._write_turns: asyncio.Lock | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,8 +120,13 @@ class SQLEngine:
             duplicate: the message of the `DuplicateError` a unique-key violation becomes;
                 ``None`` makes it a plain `StorageError`.
         """
+        turn: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+        if write and self.is_sqlite:
+            if self._write_turns is None:
+                self._write_turns = asyncio.Lock()
+            turn = self._write_turns
         try:
-            async with self.engine.connect() as connection:
+            async with turn, self.engine.connect() as connection:
                 if write and self.is_sqlite:
                     await connection.execution_options(cw_immediate=True)
                 async with connection.begin():
