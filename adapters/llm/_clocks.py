@@ -1,0 +1,92 @@
+"""The pure parts of every call's timing: the three clocks and the retry policy.
+
+``Clocks(connect, idle, total)``
+    Three clocks. ``connect`` bounds making a connection; ``idle`` bounds the wait for each
+    read of a stream (between streamed chunks, httpx's read timeout; a non-streaming reply,
+    which arrives all at once, waits up to the deadline instead); ``total`` is a deadline for the
+    whole call, retries and back-off sleeps included (``None``: no deadline). Running out
+    raises `LLMTimeoutError` with ``kind`` ``connect``, ``idle`` or ``total``.
+
+``RetryPolicy(max_retries, base_delay, max_delay, max_retry_after)``
+    Exponential back-off with full jitter (a random delay in ``[0, min(max_delay,
+    base_delay * 2**attempt))``). A server's ``Retry-After`` (already parsed into
+    ``LLMError.retry_after`` by `error_for_status`) is honoured when it is at most
+    ``max_retry_after``; when the server asks for longer, the error is raised at once with
+    ``retry_after`` set so the caller can decide. Retried: `RateLimitError`,
+    `ProviderError` (and `OverloadedError`), `UnreachableError` and connect timeouts, i.e.
+    every error whose ``retryable`` is true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from domain.errors import LLMError
+
+__all__ = ["Clocks", "RetryPolicy"]
+
+
+@attrs.frozen(kw_only=True)
+class Clocks:
+    """The three clocks of a call, in seconds.
+
+    Attributes:
+        connect: the longest wait for a connection (TCP + TLS) to be made.
+        idle: the longest wait for any single read, i.e. between two streamed chunks.
+        total: the deadline for the whole call, retries included; ``None`` for none.
+    """
+
+    connect: float = attrs.field(default=10.0)
+    idle: float = attrs.field(default=60.0)
+    total: float | None = attrs.field(default=120.0)
+
+    @connect.validator
+    @idle.validator
+    def _positive(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if value <= 0:
+            raise ValueError(f"the {attribute.name} clock must be positive, not {value}")
+
+    @total.validator
+    def _positive_or_none(self, attribute: object, value: float | None) -> None:
+        if value is not None and value <= 0:
+            raise ValueError(f"the total clock must be positive or None, not {value}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to wait before trying a failed call again.
+
+    Attributes:
+        max_retries: retries after the first attempt (0 disables retrying).
+        base_delay: the back-off ceiling of the first retry; it doubles each retry.
+        max_delay: the largest back-off ceiling.
+        max_retry_after: the longest ``Retry-After`` we are willing to wait; a server that
+            asks for longer gets its error raised at once.
+    """
+
+    max_retries: int = attrs.field(default=2)
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    @max_retries.validator
+    def _not_negative(self, attribute: object, value: int) -> None:
+        if value < 0:
+            raise ValueError(f"max_retries must be 0 or more, not {value}")
+
+    def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
+        """The delay before retry number ``attempt`` (0-based): full jitter."""
+        ceiling = min(self.max_delay, self.base_delay * (2.0**attempt))
+        return rand() * ceiling
+
+    def delay_for(self, error: LLMError, attempt: int, rand: Callable[[], float]) -> float | None:
+        """Seconds to wait before retrying after ``error``, or ``None`` to give up now."""
+        if attempt >= self.max_retries or not error.retryable:
+            return None
+        if error.retry_after is not None:
+            if error.retry_after > self.max_retry_after:
+                return None
+            return max(0.0, error.retry_after)
+        return self.backoff(attempt, rand)
