@@ -320,3 +320,24 @@ async def test_server_tools_of_a_reply_run_before_it_pauses_for_its_client_tools
         assert resumed[-1].type == "completed"
         sent = models.requests[-1].messages
         assert sorted(m.tool_call_id for m in sent if m.role == "tool") == ["c1", "s1"]
+
+
+async def test_images_are_taken_as_data_urls_or_base64_and_refused_otherwise(api: Api) -> None:
+    import base64
+
+    api.script(AIResponse(content="a cat"))
+    agent = await api.agent()
+    conversation = await api.conversation(agent["id"])
+    path = f"/conversations/{conversation['id']}"
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 16).decode()
+    bad = await api.request("POST", f"{path}/messages", json={"content": "look", "images": ["not an image!"]})
+    assert bad.status_code == 422
+    assert "images.0" in bad.json()["errors"]
+    sent = await api.request(
+        "POST", f"{path}/messages", json={"content": "look", "images": [png, "data:image/png;base64," + png]}
+    )
+    assert sent.status_code == 202, sent.text
+    events = await api.stream(conversation["id"])
+    assert events[-1].type == "completed"
+    messages = (await api.request("GET", path)).json()["messages"]
+    assert messages[0]["images"] == 2
