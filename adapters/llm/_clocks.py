@@ -24,8 +24,9 @@ from collections.abc import Callable
 import attrs
 
 from domain.errors import LLMError
+from domain.model_config import NormalizedModelConfig
 
-__all__ = ["Clocks", "RetryPolicy"]
+__all__ = ["Clocks", "RetryPolicy", "clocks_for"]
 
 
 @attrs.frozen(kw_only=True)
@@ -90,3 +91,15 @@ class RetryPolicy:
                 return None
             return max(0.0, error.retry_after)
         return self.backoff(attempt, rand)
+
+
+def clocks_for(config: NormalizedModelConfig, default_total: float | None, base: Clocks) -> Clocks:
+    """The clocks of a call: the config's ``timeout`` is the total deadline.
+
+    The connect and idle clocks never exceed the deadline, so a short timeout is not
+    outlived by a longer per-read wait.
+    """
+    total = config.timeout if config.timeout is not None else default_total
+    if total is None:
+        return attrs.evolve(base, total=None)
+    return Clocks(connect=min(base.connect, total), idle=min(base.idle, total), total=total)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from adapters.settings import is_secret
 from domain.errors import ConfigError
 
-__all__ = ["as_secrets", "check_api_key", "is_loopback_host", "refuse_userinfo", "secret_values"]
+__all__ = ["Secret", "as_secrets", "check_api_key", "is_loopback_host", "refuse_userinfo", "secret_values"]
 
 _SENDABLE = re.compile(r"^[\x21-\x7e]+$")
 _MIN_SECRET_CHARS = 4
@@ -89,3 +89,20 @@ def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
         for key, value in environ.items()
         if is_secret(key) and value and len(value.strip()) >= _MIN_SECRET_CHARS
     )
+
+
+class Secret:
+    """Holds an API key so that no repr, ``vars()`` dump or log line shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__

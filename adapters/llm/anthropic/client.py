@@ -22,26 +22,24 @@ from urllib.parse import quote
 import attrs
 import httpx
 
+from adapters.llm._clocks import clocks_for
 from adapters.llm._errors import error_for_status, parse_retry_after
 from adapters.llm._http import (
     Clocks,
-    HeldError,
     HTTPEngine,
     RetryPolicy,
     StatusFailure,
     StreamDecoder,
-    is_json_body,
     shared_copy,
 )
 from adapters.llm._images import image_base64
-from adapters.llm._limits import StreamLimits
-from adapters.llm._sse import ServerSentEvent, SSEDecoder
 from adapters.llm.anthropic import wire
+from adapters.llm.anthropic.decoder import EventDecoder, annotate
 from adapters.llm.anthropic.profile import PROFILE
 from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
 from adapters.llm.openai_compatible.wire import tool_name_map
-from domain.errors import ConfigError, LLMError, StreamError, TruncatedStreamError
-from domain.events import ResponseCompleted, StreamEvent
+from domain.errors import ConfigError, LLMError
+from domain.events import StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
 from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
 
@@ -107,124 +105,6 @@ def _status_error(failure: StatusFailure) -> LLMError:
         model=failure.model,
         advice=_ADVICE,
     )
-
-
-def _annotate(reply: AIResponse, headers: Mapping[str, str]) -> AIResponse:
-    """Keep Anthropic's ``request-id`` header: support asks for it."""
-    request_id = headers.get("request-id")
-    if not request_id:
-        return reply
-    return attrs.evolve(reply, metadata={**reply.metadata, "request_id": request_id})
-
-
-_TOO_DEEP = object()
-
-
-class _EventDecoder:
-    """Bytes of one streamed reply → our stream events (one instance per attempt)."""
-
-    def __init__(self, tool_names: Mapping[str, str], limits: StreamLimits | None = None) -> None:
-        self._state = wire.AnthropicStreamState(tool_names=tool_names)
-        self._sse = SSEDecoder(limits=limits, backend=wire.BACKEND)
-        self._headers: Mapping[str, str] = {}
-        self._body: bytearray | None = None
-        self._held = HeldError()
-
-    def partial(self) -> AIResponse | None:
-        return self._state.partial()
-
-    def start(self, headers: Mapping[str, str]) -> None:
-        self._headers = headers
-        # A gateway that ignored "stream": true, or an error body under a 200: the whole
-        # reply in one JSON object, collected and replayed as Anthropic's events at the end.
-        self._body = bytearray() if is_json_body(headers) else None
-
-    @property
-    def done(self) -> bool:
-        """``message_stop`` arrived: the reply is whole, whatever a proxy does with the socket."""
-        return self._state.done or self._held.error is not None
-
-    def feed(self, data: bytes) -> list[StreamEvent]:
-        if self._body is not None:
-            self._body += data
-            return []
-        events: list[StreamEvent] = []
-        try:
-            for event in self._sse.feed(data):
-                events += self._apply(event)
-        except LLMError as error:
-            self._held.hold(error, events)
-        return events
-
-    def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
-        self._held.release()
-        if cut is not None:
-            raise cut
-        events: list[StreamEvent] = []
-        if self._body is not None:
-            events = self._whole_body(self._body.decode("utf-8", "replace"))
-        elif not self._state.done:
-            for event in self._sse.close():
-                try:
-                    events += self._apply(event)
-                except TruncatedStreamError:
-                    raise
-                except StreamError as error:
-                    if not self._sse.cut_mid_line:
-                        raise
-                    # The connection was cut inside this event: a truncation, not another format.
-                    raise TruncatedStreamError(
-                        "Anthropic's stream ended in the middle of a line, so the reply is incomplete; "
-                        "what arrived is kept in the error — try again",
-                        backend=wire.BACKEND,
-                        model=self._state.model or None,
-                        partial=self._state.partial(),
-                    ) from error
-        events.append(ResponseCompleted(response=_annotate(self._state.finish(), self._headers)))
-        return events
-
-    def _whole_body(self, text: str) -> list[StreamEvent]:
-        try:
-            payload = json.loads(text)
-        except (ValueError, RecursionError):
-            payload = None
-        if isinstance(payload, Mapping) and payload.get("type") == "error":
-            raise wire.error_from_payload(payload, model=self._state.model or None)
-        if not (isinstance(payload, Mapping) and payload.get("type") == "message"):
-            raise StreamError(
-                "Anthropic answered a streamed request with a JSON body that is not a message: "
-                f"{text[:200]!r}",
-                backend=wire.BACKEND,
-            )
-        reply = wire.parse_completion(payload)
-        events: list[StreamEvent] = []
-        for event in wire.render_stream(reply, fragment=max(1, len(text)), ping=False):
-            events += self._state.feed(event)
-        return events
-
-    def _apply(self, event: ServerSentEvent) -> list[StreamEvent]:
-        if not event.data.strip():
-            return []
-        try:
-            payload = json.loads(event.data)
-        except RecursionError:
-            payload = _TOO_DEEP
-        except ValueError as exc:
-            raise StreamError(
-                f"Anthropic sent a {event.event} event whose data is not JSON: {event.data[:120]!r}",
-                backend=wire.BACKEND,
-                model=self._state.model or None,
-                partial=self._state.partial(),
-            ) from exc
-        if payload is _TOO_DEEP:
-            raise StreamError(
-                f"Anthropic sent a {event.event} event whose JSON is nested too deeply to read; "
-                "the server is broken or hostile",
-                backend=wire.BACKEND,
-                model=self._state.model or None,
-                partial=self._state.partial(),
-            )
-        return self._state.feed(payload, event=event.event)
 
 
 class AnthropicLLM:
@@ -321,7 +201,7 @@ class AnthropicLLM:
         payload, response = await self._engine_for(config).request_json(
             "POST", "/messages", json=body, model=config.model
         )
-        return _annotate(wire.parse_completion(payload, tool_names=tool_name_map(tools)), response.headers)
+        return annotate(wire.parse_completion(payload, tool_names=tool_name_map(tools)), response.headers)
 
     async def stream(
         self,
@@ -340,7 +220,7 @@ class AnthropicLLM:
         names = tool_name_map(tools)
 
         def new_decoder() -> StreamDecoder[StreamEvent]:
-            return _EventDecoder(names, self.settings.limits)
+            return EventDecoder(names, self.settings.limits)
 
         events: AsyncIterator[StreamEvent] = self._engine_for(config).stream(
             "POST", "/messages", decoder=new_decoder, json=body, model=config.model
@@ -394,9 +274,7 @@ class AnthropicLLM:
         return adjusted
 
     def _clocks(self, config: NormalizedModelConfig) -> Clocks:
-        total = config.timeout or self.settings.timeout
-        base = self._base_clocks
-        return Clocks(connect=min(base.connect, total), idle=min(base.idle, total), total=total)
+        return clocks_for(config, self.settings.timeout, self._base_clocks)
 
     def _engine_for(self, config: NormalizedModelConfig) -> HTTPEngine:
         """The engine; a call with another timeout gets its own total clock on the same pool."""
