@@ -19,14 +19,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import email.utils
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 import attrs
 
 from domain.errors import LLMError
 from domain.model_config import NormalizedModelConfig
 
-__all__ = ["Clocks", "RetryPolicy", "clocks_for"]
+__all__ = ["Clocks", "RetryPolicy", "clocks_for", "parse_retry_after"]
 
 
 @attrs.frozen(kw_only=True)
@@ -103,3 +106,53 @@ def clocks_for(config: NormalizedModelConfig, default_total: float | None, base:
     if total is None:
         return attrs.evolve(base, total=None)
     return Clocks(connect=min(base.connect, total), idle=min(base.idle, total), total=total)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def parse_retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds the server asked us to wait, from its headers; ``None`` when it did not say.
+
+    Understands ``retry-after-ms`` (milliseconds, preferred when present), and ``Retry-After``
+    as seconds or as an HTTP date (relative to ``now``, default the current time). Values
+    that are negative or cannot be parsed give ``None``; a date in the past gives ``0``.
+    """
+    milliseconds = _header(headers, "retry-after-ms")
+    if milliseconds is not None:
+        try:
+            value = float(milliseconds.strip())
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value and value != float("inf"):
+            return value / 1000.0
+    raw = _header(headers, "retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pass
+    else:
+        if seconds >= 0 and seconds == seconds and seconds != float("inf"):
+            return seconds
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    reference = now if now is not None else datetime.fromtimestamp(time.time(), tz=UTC)
+    if reference.tzinfo is None:
+        reference = reference.replace(tzinfo=UTC)
+    return max(0.0, (when - reference).total_seconds())

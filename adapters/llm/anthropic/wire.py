@@ -8,6 +8,7 @@ keep each part readable. Nothing here touches ``httpx``, files or the environmen
 
 from __future__ import annotations
 
+from adapters.llm.anthropic.models import FALLBACK_MODELS, parse_models, render_models
 from adapters.llm.anthropic.request import (
     DEFAULT_MAX_TOKENS,
     MIN_THINKING_BUDGET,
@@ -23,15 +24,12 @@ from adapters.llm.anthropic.request import (
 from adapters.llm.anthropic.response import (
     BACKEND,
     CONTEXT_WINDOW,
-    FALLBACK_MODELS,
     error_from_payload,
     finish_reason_for,
     parse_completion,
-    parse_models,
     render_completion,
     render_content,
     render_error,
-    render_models,
     render_usage,
     stop_reason_for,
     usage_from,
