@@ -45,23 +45,27 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import copy
-import importlib
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar
 
-import attrs
 import httpx
 
-from adapters.llm._http import RetryPolicy
-from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.fake_spec import CAPABILITIES, PROFILE
-from adapters.llm.openai_compatible import wire as openai_wire
+from adapters.llm.fake_steps import (
+    FakeAdapterOptions,
+    FakeScriptExhaustedError,
+    FakeStep,
+    FakeWire,
+    HTTPFailure,
+    MidStreamError,
+    Truncated,
+    register_wire,
+    wire_for,
+)
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
-from domain.errors import LLMError
 from domain.events import StreamEvent
 from domain.messages import AIResponse, ChatMessage, ToolDefinition, Usage
 from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
@@ -77,121 +81,14 @@ __all__ = [
     "ScriptedTransport",
     "Truncated",
     "echo_response",
+    "openai_tool_ids",
     "register_wire",
+    "render_openai_step",
     "script_handler",
     "wire_for",
 ]
 
 FAKE_MODEL = "fake-model"
-
-
-@attrs.frozen(kw_only=True)
-class HTTPFailure:
-    """A scripted non-2xx reply.
-
-    Attributes:
-        status: the HTTP status.
-        message: the error text, rendered in the wire format's own error body shape
-            (used when ``body`` is ``None``).
-        body: a JSON value (sent as JSON) or ``bytes``/``str`` (sent verbatim).
-        headers: response headers, e.g. ``{"retry-after": "2"}``.
-    """
-
-    status: int
-    message: str = "scripted failure"
-    body: Any = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen(kw_only=True)
-class MidStreamError:
-    """A reply that fails part-way: ``after`` wire chunks of ``response``, then an error event."""
-
-    response: AIResponse
-    after: int = 1
-    kind: str = attrs.field(
-        default="overloaded",
-        validator=attrs.validators.in_(("overloaded", "rate_limit", "server", "context_length")),
-    )
-    message: str = "The model is overloaded, please try again later"
-
-
-@attrs.frozen(kw_only=True)
-class Truncated:
-    """A reply that stops after ``after`` wire chunks without the model finishing."""
-
-    response: AIResponse
-    after: int = 1
-    drop: bool = False
-    """Drop the connection instead of ending the body cleanly."""
-
-
-FakeStep: TypeAlias = AIResponse | HTTPFailure | MidStreamError | Truncated
-
-
-class FakeScriptExhaustedError(LLMError):
-    """The fake was called more times than its script has steps."""
-
-
-@attrs.frozen(kw_only=True)
-class FakeAdapterOptions:
-    """What a wire format's adapter factory gets to build the real adapter."""
-
-    name: str
-    config: NormalizedModelConfig
-    transport: httpx.AsyncBaseTransport
-    sleep: Callable[[float], Any]
-    rand: Callable[[], float]
-    max_retries: int
-
-
-@attrs.frozen(kw_only=True)
-class FakeWire:
-    """A wire format the fake can speak.
-
-    Attributes:
-        name: the format's name (``openai``, ``ollama``, ``anthropic``).
-        render: turns a step and the request body into the reply's bytes.
-        adapter: builds the real adapter for this format on the fake's transport.
-        tool_ids: from a request body, the ids of the tool calls in assistant messages and
-            the ids that tool results answer (for checks that ids round-trip).
-    """
-
-    name: str
-    render: Callable[[FakeStep, Any], ScriptedResponse]
-    adapter: Callable[[FakeAdapterOptions], Any]
-    tool_ids: Callable[[Any], tuple[tuple[str, ...], tuple[str, ...]]]
-
-
-_WIRES: dict[str, FakeWire] = {}
-
-_WIRE_ALIASES = {"claude": "anthropic"}
-"""Backend names whose wire format has another name: the ``claude`` backend speaks ``anthropic``."""
-
-
-def register_wire(wire: FakeWire) -> None:
-    """Make ``wire`` available as ``FakeLLM(wire=wire.name)`` (a later registration wins)."""
-    _WIRES[wire.name] = wire
-
-
-def wire_for(name: str) -> FakeWire:
-    """The registered wire format ``name``, importing ``adapters.llm.<name>.fake_wire`` if needed.
-
-    A backend name works too: ``claude`` is the ``anthropic`` wire format.
-
-    Raises:
-        ValueError: no such wire format.
-    """
-    name = _WIRE_ALIASES.get(name, name)
-    if name not in _WIRES:
-        with contextlib.suppress(ModuleNotFoundError):
-            importlib.import_module(f"adapters.llm.{name}.fake_wire")
-    try:
-        return _WIRES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown fake wire format {name!r}; registered: {', '.join(sorted(_WIRES))}"
-        ) from None
 
 
 # --- serving a script ----------------------------------------------------------------------
@@ -492,102 +389,5 @@ class FakeLLM:
         await self._inner.aclose()
 
 
-# --- the OpenAI chat-completions wire ------------------------------------------------------
-
-_ERROR_TYPES = {
-    "overloaded": "overloaded_error",
-    "rate_limit": "rate_limit_error",
-    "server": "server_error",
-    "context_length": "context_length_exceeded",
-}
-
-
-def _sse(payloads: Iterable[Any], *, done: bool) -> tuple[bytes, ...]:
-    events = [render_sse([ServerSentEvent(data=json.dumps(p, ensure_ascii=False))]) for p in payloads]
-    if done:
-        events.append(render_sse([ServerSentEvent(data="[DONE]")]))
-    return tuple(events)
-
-
-def _failure(step: HTTPFailure) -> ScriptedResponse:
-    if step.body is None:
-        payload = {"error": {"message": step.message, "type": "invalid_request_error", "code": step.status}}
-        return ScriptedResponse.json(payload, status=step.status, headers=dict(step.headers))
-    if isinstance(step.body, bytes | str):
-        body = step.body.encode() if isinstance(step.body, str) else step.body
-        return ScriptedResponse(
-            status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
-        )
-    return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
-
-
-def _openai_error(step: MidStreamError) -> dict[str, Any]:
-    return {
-        "error": {"message": step.message, "type": _ERROR_TYPES[step.kind], "code": _ERROR_TYPES[step.kind]}
-    }
-
-
-def render_openai_step(step: FakeStep, body: Any) -> ScriptedResponse:
-    """A step as the OpenAI chat-completions API would send it (SSE when ``stream`` is set)."""
-    stream = isinstance(body, Mapping) and bool(body.get("stream"))
-    if isinstance(step, HTTPFailure):
-        return _failure(step)
-    if isinstance(step, AIResponse):
-        if not stream:
-            return ScriptedResponse.json(openai_wire.render_completion(step))
-        return ScriptedResponse(chunks=_sse(openai_wire.render_stream(step), done=True))
-    if isinstance(step, MidStreamError):
-        if not stream:
-            return ScriptedResponse.json(_openai_error(step))
-        head = openai_wire.render_stream(step.response)[: step.after]
-        return ScriptedResponse(chunks=_sse([*head, _openai_error(step)], done=False))
-    if not stream:
-        text = json.dumps(openai_wire.render_completion(step.response)).encode()
-        return ScriptedResponse(
-            headers={"content-type": "application/json"},
-            chunks=(text[: len(text) // 2],),
-            drop_after=1 if step.drop else None,
-        )
-    head = openai_wire.render_stream(step.response)
-    # The finish chunk (and the usage chunk after it) would say the model finished.
-    unfinished = [chunk for chunk in head if not _finishes(chunk)][: step.after]
-    return ScriptedResponse(
-        chunks=_sse(unfinished, done=False), drop_after=len(unfinished) if step.drop else None
-    )
-
-
-def _finishes(chunk: Mapping[str, Any]) -> bool:
-    choices = chunk.get("choices") or []
-    return not choices or any(isinstance(c, Mapping) and c.get("finish_reason") for c in choices)
-
-
-def openai_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(ids of assistant tool calls, ids answered by tool messages) in an OpenAI request body."""
-    messages = body.get("messages", []) if isinstance(body, Mapping) else []
-    calls = tuple(
-        str(call["id"])
-        for message in messages
-        if message.get("role") == "assistant"
-        for call in message.get("tool_calls") or ()
-    )
-    results = tuple(str(m["tool_call_id"]) for m in messages if m.get("role") == "tool")
-    return calls, results
-
-
-def _openai_adapter(options: FakeAdapterOptions) -> Any:
-    from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
-
-    return OpenAICompatibleLLM(
-        name=options.name,
-        config=options.config,
-        base_url="http://fake.invalid/v1",
-        transport=options.transport,
-        retry=RetryPolicy(max_retries=options.max_retries),
-        sleep=options.sleep,
-        rand=options.rand,
-    )
-
-
-register_wire(
-    FakeWire(name="openai", render=render_openai_step, adapter=_openai_adapter, tool_ids=openai_tool_ids)
-)
+# The default wire format registers itself.
+from adapters.llm.openai_compatible.fake_wire import openai_tool_ids, render_openai_step  # noqa: E402
