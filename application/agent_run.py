@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 import attrs
 
 from application.cancel import CancelToken
+from application.registry import BackendRegistry
 from domain.errors import AgentError, ConfigError, RunCancelledError, StreamError
 from domain.events import (
     MessageAppended,
@@ -40,12 +40,9 @@ from domain.messages import (
     Usage,
 )
 from domain.model_config import Agent
-from domain.ports import LLMPort
+from domain.ports import ConversationStorePort, LLMPort, ToolRunnerPort
 
-if TYPE_CHECKING:
-    from application.run_agent import RunAgent
-
-__all__ = ["CANCELLED_RESULT", "INTERRUPTED_RESULT", "AgentRun", "ImageLike"]
+__all__ = ["CANCELLED_RESULT", "INTERRUPTED_RESULT", "AgentRun", "ImageLike", "RunDependencies"]
 
 CANCELLED_RESULT = "Error: cancelled by the user before this tool call finished; it has no result."
 """The result recorded for a tool call that a cancelled run never finished."""
@@ -87,19 +84,38 @@ class _Paused(Exception):
         self.calls = calls
 
 
+@attrs.frozen(kw_only=True)
+class RunDependencies:
+    """What a run needs from its use case, as a value (`RunAgent` builds it for each run).
+
+    Attributes:
+        backends: resolves the agent's backend and normalised config to an adapter.
+        store: where every message is saved as it happens.
+        tools: runs the tools; the agent is offered only the tools it names.
+        max_turns: the most model calls one run may make.
+        max_tool_calls: the most tool calls run from one reply.
+    """
+
+    backends: BackendRegistry
+    store: ConversationStorePort
+    tools: ToolRunnerPort
+    max_turns: int
+    max_tool_calls: int
+
+
 class AgentRun:
     """The state of one run: the conversation so far, usage, and what is in flight."""
 
     def __init__(
         self,
-        owner: RunAgent,
+        deps: RunDependencies,
         agent: Agent,
         conversation_id: str,
         cancel: CancelToken | None,
         *,
         streaming: bool = True,
     ) -> None:
-        self.owner = owner
+        self.deps = deps
         self.streaming = streaming
         """Ask for streamed replies (`LLMPort.stream`); ``False`` asks for whole ones (`complete`)."""
         self.agent = agent
@@ -188,7 +204,7 @@ class AgentRun:
         """
         if self.cancel_requested:
             raise _Cancelled
-        offered = tuple(self.owner.tools.definitions(self.agent.tools)) if self.agent.tools else ()
+        offered = tuple(self.deps.tools.definitions(self.agent.tools)) if self.agent.tools else ()
         user: ChatMessage | None = None
         if prompt is not None:
             if not prompt.strip() and not images:
@@ -197,8 +213,8 @@ class AgentRun:
                 prompt,
                 images=tuple(ImageInput.from_reference(i) if isinstance(i, str) else i for i in images),
             )
-        self.llm = self.owner.backends.for_agent(self.agent)
-        self.messages = list(await self.owner.store.load(self.conversation_id))
+        self.llm = self.deps.backends.for_agent(self.agent)
+        self.messages = list(await self.deps.store.load(self.conversation_id))
         if user is None and not self.messages:
             raise ConfigError("the conversation is empty; send a message first")
         for message in _unanswered_tail(self.messages):
@@ -209,7 +225,7 @@ class AgentRun:
             yield MessageAppended(message=user)
 
         yield RunStatus.MAX_TURNS
-        for _ in range(self.owner.max_turns):
+        for _ in range(self.deps.max_turns):
             if self.cancel_requested:
                 raise _Cancelled
             self.turns += 1
@@ -294,7 +310,7 @@ class AgentRun:
         for call in calls:
             yield ToolExecutionStarted(call=call)
         names = tuple(definition.name for definition in offered)
-        limit = self.owner.max_tool_calls
+        limit = self.deps.max_tool_calls
         self.tool_tasks = [
             asyncio.create_task(self._run_tool(i, call, names)) for i, call in enumerate(calls[:limit])
         ]
@@ -346,7 +362,7 @@ class AgentRun:
             result = ToolResult(call_id=call.id, name=call.name, content=content, is_error=True)
         else:
             try:
-                outcome = await self.owner.tools.run(call)
+                outcome = await self.deps.tools.run(call)
             except Exception as exc:  # the port says it never raises; a broken runner must not break the run
                 detail = str(exc) or type(exc).__name__
                 content = f"Error: running {call.name!r} failed: {detail}"
@@ -362,7 +378,7 @@ class AgentRun:
         self.inbox.put_nowait(_ToolDone(index=index, result=result))
 
     async def _save(self, message: ChatMessage) -> None:
-        await self.owner.store.append(self.conversation_id, message)
+        await self.deps.store.append(self.conversation_id, message)
         self.messages.append(message)
         if message.role is Role.TOOL and self.unanswered and self.unanswered[0][1].id == message.tool_call_id:
             self.unanswered.pop(0)

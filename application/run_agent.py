@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from application.agent_run import CANCELLED_RESULT, INTERRUPTED_RESULT, AgentRun, ImageLike
+from application.agent_run import CANCELLED_RESULT, INTERRUPTED_RESULT, AgentRun, ImageLike, RunDependencies
 from application.cancel import CancelToken
 from application.registry import BackendRegistry
 from domain.events import RunEnded, RunEvent
@@ -105,7 +105,14 @@ class RunAgent:
             `AgentError` chained to it. Closing the iterator early or cancelling the task
             stops the run and keeps the store consistent.
         """
-        run = AgentRun(self, agent, conversation_id or uuid.uuid4().hex, cancel, streaming=streaming)
+        dependencies = RunDependencies(
+            backends=self.backends,
+            store=self.store,
+            tools=self.tools,
+            max_turns=self.max_turns,
+            max_tool_calls=self.max_tool_calls,
+        )
+        run = AgentRun(dependencies, agent, conversation_id or uuid.uuid4().hex, cancel, streaming=streaming)
         return run.events(prompt, images)
 
     async def run(
