@@ -11,7 +11,7 @@ provider.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -43,20 +43,25 @@ class StatusFailure:
     body: bytes
     model: str | None = None
 
+    def error(self, *, advice: Mapping[int, str] | None = None, provider: str | None = None) -> LLMError:
+        """The error the pure `error_for_status` makes of this reply, with per-status ``advice``."""
+        return error_for_status(
+            backend=self.backend,
+            status=self.status,
+            headers=self.headers,
+            body=self.body,
+            model=self.model,
+            provider=provider,
+            advice=advice,
+        )
+
 
 StatusErrorHook = Callable[[StatusFailure], LLMError]
 
 
 def default_status_error(failure: StatusFailure) -> LLMError:
     """The error for a non-2xx reply, through the pure `error_for_status`."""
-    return error_for_status(
-        backend=failure.backend,
-        status=failure.status,
-        headers=failure.headers,
-        body=failure.body,
-        model=failure.model,
-        provider=None,
-    )
+    return failure.error()
 
 
 def _host(exc: httpx.HTTPError) -> str:

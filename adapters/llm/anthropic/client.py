@@ -23,7 +23,7 @@ import attrs
 import httpx
 
 from adapters.llm._clocks import clocks_for
-from adapters.llm._errors import error_for_status, parse_retry_after
+from adapters.llm._errors import parse_retry_after
 from adapters.llm._http import (
     Clocks,
     HTTPEngine,
@@ -97,14 +97,7 @@ def _status_error(failure: StatusFailure) -> LLMError:
             retry_after=parse_retry_after(failure.headers),
         )
     # Not Anthropic's shape: a proxy, a gateway or a load balancer answered.
-    return error_for_status(
-        backend=failure.backend,
-        status=failure.status,
-        headers=failure.headers,
-        body=failure.body,
-        model=failure.model,
-        advice=_ADVICE,
-    )
+    return failure.error(advice=_ADVICE)
 
 
 class AnthropicLLM:

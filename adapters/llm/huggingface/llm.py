@@ -12,12 +12,9 @@ to do (the token permission, another provider…).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
-from adapters.llm._http import Clocks
 from adapters.llm.huggingface.models import CURATED_MODELS, parse_router_models
 from adapters.llm.huggingface.profile import PROFILE
 from adapters.llm.huggingface.settings import (
@@ -27,7 +24,8 @@ from adapters.llm.huggingface.settings import (
     check_provider,
     shown_url,
 )
-from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
+from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
+from adapters.llm.openai_compatible.client import MODELS_PATH
 from domain.errors import LLMError
 from domain.model_config import AIModel, NormalizedModelConfig
 
@@ -89,7 +87,7 @@ def _advice(model: str | None) -> dict[int, str]:
     }
 
 
-class HuggingFaceLLM(OpenAICompatibleLLM):
+class HuggingFaceLLM(OpenAICompatibleBackend):
     """The ``huggingface`` backend: an `LLMPort` on the Hugging Face router.
 
     Args:
@@ -106,38 +104,15 @@ class HuggingFaceLLM(OpenAICompatibleLLM):
         ConfigError: the settings are invalid (see `HuggingFaceSettings.validate`).
     """
 
+    default_name = "huggingface"
     profile = PROFILE
 
     settings: HuggingFaceSettings
 
-    def __init__(
-        self,
-        *,
-        settings: HuggingFaceSettings,
-        config: NormalizedModelConfig | None = None,
-        name: str = "huggingface",
-        transport: httpx.AsyncBaseTransport | None = None,
-        clocks: Clocks | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        rand: Callable[[], float] | None = None,
-    ) -> None:
-        self._init_from_settings(
-            settings,
-            name=name,
-            config=config,
-            default_config=lambda: NormalizedModelConfig(
-                model=settings.model, timeout=settings.timeout, provider=settings.provider
-            ),
-            transport=transport,
-            clocks=clocks,
-            sleep=sleep,
-            rand=rand,
+    def _default_config(self, settings: Any) -> NormalizedModelConfig:
+        return NormalizedModelConfig(
+            model=settings.model, timeout=settings.timeout, provider=settings.provider
         )
-
-    @classmethod
-    def from_settings(cls, settings: HuggingFaceSettings, **options: Any) -> HuggingFaceLLM:
-        """The adapter for ``settings`` (keyword ``options`` as for the constructor)."""
-        return cls(settings=settings, **options)
 
     def __repr__(self) -> str:
         return (

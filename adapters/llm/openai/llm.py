@@ -20,17 +20,17 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-import httpx
 
-from adapters.llm._errors import error_for_status, redact_secrets
-from adapters.llm._http import Clocks, StatusFailure
+from adapters.llm._errors import redact_secrets
+from adapters.llm._http import StatusFailure
 from adapters.llm.openai.profile import PROFILE
 from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
-from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
+from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
+from adapters.llm.openai_compatible.client import MODELS_PATH
 from domain.errors import LLMError, PermissionDeniedError
 from domain.messages import ChatMessage, ToolDefinition
 from domain.model_config import AIModel, NormalizedModelConfig
@@ -185,7 +185,7 @@ def _error_code(body: bytes) -> tuple[str | None, str]:
     return (str(code) if code else None), str(error.get("message") or "")
 
 
-class OpenAILLM(OpenAICompatibleLLM):
+class OpenAILLM(OpenAICompatibleBackend):
     """The ``openai`` backend: an `LLMPort` on OpenAI's chat completions.
 
     Args:
@@ -202,38 +202,15 @@ class OpenAILLM(OpenAICompatibleLLM):
         ConfigError: the settings are invalid (see `OpenAISettings.validate`).
     """
 
+    default_name = "openai"
     profile = PROFILE
 
     settings: OpenAISettings
 
-    def __init__(
-        self,
-        *,
-        settings: OpenAISettings,
-        config: NormalizedModelConfig | None = None,
-        name: str = "openai",
-        transport: httpx.AsyncBaseTransport | None = None,
-        clocks: Clocks | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        rand: Callable[[], float] | None = None,
-    ) -> None:
-        self._init_from_settings(
-            settings,
-            name=name,
-            config=config,
-            default_config=lambda: NormalizedModelConfig(
-                model=settings.model, timeout=settings.timeout, reasoning_effort=settings.reasoning_effort
-            ),
-            transport=transport,
-            clocks=clocks,
-            sleep=sleep,
-            rand=rand,
+    def _default_config(self, settings: Any) -> NormalizedModelConfig:
+        return NormalizedModelConfig(
+            model=settings.model, timeout=settings.timeout, reasoning_effort=settings.reasoning_effort
         )
-
-    @classmethod
-    def from_settings(cls, settings: OpenAISettings, **options: Any) -> OpenAILLM:
-        """The adapter for ``settings`` (keyword ``options`` as for the constructor)."""
-        return cls(settings=settings, **options)
 
     def _extra_headers(self) -> dict[str, str]:
         return {"OpenAI-Organization": self.settings.organization} if self.settings.organization else {}
@@ -265,14 +242,7 @@ class OpenAILLM(OpenAICompatibleLLM):
                     "(`cw models --backend openai` shows each model's window)."
                 ),
             }
-            return error_for_status(
-                backend=failure.backend,
-                status=failure.status,
-                headers=failure.headers,
-                body=failure.body,
-                model=failure.model,
-                advice=advice,
-            )
+            return failure.error(advice=advice)
         return super()._status_error(failure)
 
     def _body(

@@ -34,7 +34,6 @@ import attrs
 import httpx
 
 from adapters.llm._clocks import clocks_for
-from adapters.llm._errors import error_for_status
 from adapters.llm._http import (
     Clocks,
     HTTPEngine,
@@ -141,44 +140,6 @@ class OpenAICompatibleLLM:
             rand=rand,
         )
 
-    def _init_from_settings(
-        self,
-        settings: CompatibleSettings,
-        *,
-        name: str,
-        config: NormalizedModelConfig | None,
-        default_config: Callable[[], NormalizedModelConfig],
-        transport: httpx.AsyncBaseTransport | None,
-        clocks: Clocks | None,
-        sleep: Callable[[float], Awaitable[None]] | None,
-        rand: Callable[[], float] | None,
-    ) -> None:
-        """The constructor of a backend defined by its settings (HF, OpenAI).
-
-        Validates ``settings`` before anything is built (so a bad setting is a `ConfigError`,
-        never a half-built adapter), keeps them as ``self.settings``, binds ``config`` (else
-        ``default_config()``), and takes the total deadline from ``settings.timeout`` and the
-        retries from ``settings.max_retries``.
-        """
-        settings.validate()
-        self.settings = settings
-        if config is None:
-            config = default_config()
-        OpenAICompatibleLLM.__init__(
-            self,
-            name=name,
-            config=config,
-            base_url=settings.base_url,
-            api_key=settings.api_key,
-            clocks=clocks or Clocks(total=settings.timeout),
-            retry=RetryPolicy(max_retries=settings.max_retries),
-            transport=transport,
-            sleep=sleep,
-            rand=rand,
-            limits=settings.limits,
-            secrets=settings.secrets,
-        )
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, base_url={self.base_url!r}, "
@@ -212,14 +173,8 @@ class OpenAICompatibleLLM:
 
     def _status_error(self, failure: StatusFailure) -> LLMError:
         provider = self._response_metadata(failure.headers).get("provider")
-        return error_for_status(
-            backend=failure.backend,
-            status=failure.status,
-            headers=failure.headers,
-            body=failure.body,
-            model=failure.model,
-            provider=provider if isinstance(provider, str) else None,
-            advice=self._error_advice(failure.model),
+        return failure.error(
+            advice=self._error_advice(failure.model), provider=provider if isinstance(provider, str) else None
         )
 
     def _engine_for(self, config: NormalizedModelConfig) -> HTTPEngine:

@@ -7,16 +7,14 @@ model and its context window (``max_model_len``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import httpx
-
-from adapters.llm._http import Clocks
-from adapters.llm.openai_compatible.client import MODELS_PATH, OpenAICompatibleLLM
+from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
+from adapters.llm.openai_compatible.client import MODELS_PATH
 from adapters.llm.vllm.settings import DEFAULT_MODEL, VLLMSettings
 from domain.errors import StreamError
-from domain.model_config import AIModel, DriverProfile, NormalizedModelConfig, unsupported_settings
+from domain.model_config import AIModel, DriverProfile, unsupported_settings
 
 __all__ = ["PROFILE", "VLLMLLM", "parse_models"]
 
@@ -64,7 +62,7 @@ def parse_models(payload: Any) -> tuple[AIModel, ...]:
     )
 
 
-class VLLMLLM(OpenAICompatibleLLM):
+class VLLMLLM(OpenAICompatibleBackend):
     """The ``vllm`` backend: an `LLMPort` on a vLLM server's chat completions.
 
     Args:
@@ -80,31 +78,10 @@ class VLLMLLM(OpenAICompatibleLLM):
         ConfigError: the settings are invalid (see `VLLMSettings.validate`).
     """
 
+    default_name = "vllm"
     profile = PROFILE
 
     settings: VLLMSettings
-
-    def __init__(
-        self,
-        *,
-        settings: VLLMSettings,
-        config: NormalizedModelConfig | None = None,
-        name: str = "vllm",
-        transport: httpx.AsyncBaseTransport | None = None,
-        clocks: Clocks | None = None,
-        sleep: Callable[[float], Awaitable[None]] | None = None,
-        rand: Callable[[], float] | None = None,
-    ) -> None:
-        self._init_from_settings(
-            settings,
-            name=name,
-            config=config,
-            default_config=lambda: NormalizedModelConfig(model=settings.model, timeout=settings.timeout),
-            transport=transport,
-            clocks=clocks,
-            sleep=sleep,
-            rand=rand,
-        )
 
     def _error_advice(self, model: str | None) -> Mapping[int, str]:
         return _advice(model)

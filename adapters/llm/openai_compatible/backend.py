@@ -1,0 +1,76 @@
+"""`OpenAICompatibleBackend`: an OpenAI-compatible backend built from its settings alone.
+
+The Hugging Face router, OpenAI and vLLM adapters are this class plus their own parts (advice,
+headers, model ids, metadata, model lists): the constructor, `from_settings` and the default
+config are written once here. A subclass names ``default_name`` and, when its settings hold
+more model settings than the model and timeout, overrides `_default_config`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Self
+
+import httpx
+
+from adapters.llm._http import Clocks, RetryPolicy
+from adapters.llm.openai_compatible.client import CompatibleSettings, OpenAICompatibleLLM
+from domain.model_config import NormalizedModelConfig
+
+__all__ = ["OpenAICompatibleBackend"]
+
+
+class OpenAICompatibleBackend(OpenAICompatibleLLM):
+    """An `OpenAICompatibleLLM` defined by its settings.
+
+    Args:
+        settings: the backend settings; validated here, before anything is built (so a bad
+            setting is a `ConfigError`, never a half-built adapter).
+        config: the bound model config; by default `_default_config` of the settings.
+        name: the backend name; by default ``default_name``.
+        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
+        clocks: connect and idle clocks (the total deadline is the settings' timeout).
+        sleep: the back-off sleep (tests pass one that does not wait).
+        rand: the jitter source.
+
+    Raises:
+        ConfigError: the settings are invalid (see the settings' ``validate``).
+    """
+
+    default_name: ClassVar[str] = "openai-compatible"
+
+    def __init__(
+        self,
+        *,
+        settings: CompatibleSettings,
+        config: NormalizedModelConfig | None = None,
+        name: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clocks: Clocks | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        rand: Callable[[], float] | None = None,
+    ) -> None:
+        settings.validate()
+        self.settings = settings
+        super().__init__(
+            name=name or self.default_name,
+            config=config or self._default_config(settings),
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            clocks=clocks or Clocks(total=settings.timeout),
+            retry=RetryPolicy(max_retries=settings.max_retries),
+            transport=transport,
+            sleep=sleep,
+            rand=rand,
+            limits=settings.limits,
+            secrets=settings.secrets,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any, **options: Any) -> Self:
+        """The adapter for ``settings`` (keyword ``options`` as for the constructor)."""
+        return cls(settings=settings, **options)
+
+    def _default_config(self, settings: Any) -> NormalizedModelConfig:
+        """The config of an adapter given none: the settings' model and timeout."""
+        return NormalizedModelConfig(model=settings.model, timeout=settings.timeout)
