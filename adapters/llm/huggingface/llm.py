@@ -90,18 +90,8 @@ def _advice(model: str | None) -> dict[int, str]:
 class HuggingFaceLLM(OpenAICompatibleBackend):
     """The ``huggingface`` backend: an `LLMPort` on the Hugging Face router.
 
-    Args:
-        settings: the backend settings; validated here, before any request.
-        config: the bound model config; by default the settings' model, timeout and
-            provider.
-        name: the backend name.
-        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
-        clocks: connect and idle clocks (the total deadline is the timeout).
-        sleep: the back-off sleep (tests pass one that does not wait).
-        rand: the jitter source.
-
-    Raises:
-        ConfigError: the settings are invalid (see `HuggingFaceSettings.validate`).
+    Built like every `OpenAICompatibleBackend` (``settings=``, ``config=``, ``name=``,
+    ``transport=``…); a bad setting is a `ConfigError` (see `HuggingFaceSettings.validate`).
     """
 
     default_name = "huggingface"

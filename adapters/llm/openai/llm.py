@@ -188,18 +188,8 @@ def _error_code(body: bytes) -> tuple[str | None, str]:
 class OpenAILLM(OpenAICompatibleBackend):
     """The ``openai`` backend: an `LLMPort` on OpenAI's chat completions.
 
-    Args:
-        settings: the backend settings (`OpenAISettings.from_env`); validated here.
-        config: the bound model config; by default the settings' model, timeout and
-            reasoning effort.
-        name: the backend name.
-        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
-        clocks: connect and idle clocks (the total deadline is the timeout).
-        sleep: the back-off sleep (tests pass one that does not wait).
-        rand: the jitter source.
-
-    Raises:
-        ConfigError: the settings are invalid (see `OpenAISettings.validate`).
+    Built like every `OpenAICompatibleBackend` (``settings=``, ``config=``, ``name=``,
+    ``transport=``…); a bad setting is a `ConfigError` (see `OpenAISettings.validate`).
     """
 
     default_name = "openai"

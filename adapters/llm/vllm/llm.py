@@ -65,17 +65,8 @@ def parse_models(payload: Any) -> tuple[AIModel, ...]:
 class VLLMLLM(OpenAICompatibleBackend):
     """The ``vllm`` backend: an `LLMPort` on a vLLM server's chat completions.
 
-    Args:
-        settings: the backend settings (`VLLMSettings.from_env`); validated here.
-        config: the bound model config; by default the settings' model and timeout.
-        name: the backend name.
-        transport: an ``httpx`` transport (tests pass ``httpx.MockTransport``).
-        clocks: connect and idle clocks (the total deadline is the timeout).
-        sleep: the back-off sleep (tests pass one that does not wait).
-        rand: the jitter source.
-
-    Raises:
-        ConfigError: the settings are invalid (see `VLLMSettings.validate`).
+    Built like every `OpenAICompatibleBackend` (``settings=``, ``config=``, ``name=``,
+    ``transport=``…); a bad setting is a `ConfigError` (see `VLLMSettings.validate`).
     """
 
     default_name = "vllm"
