@@ -56,7 +56,11 @@ class LLMPort(Protocol):
         ...
 
     def with_config(self, config: NormalizedModelConfig) -> LLMPort:
-        """A copy of this adapter bound to ``config``; the original is unchanged."""
+        """A copy of this adapter bound to ``config``; the original is unchanged.
+
+        The copy shares the original's connections, which belong to the original: closing the
+        copy leaves them open, closing the original closes them for every copy, once.
+        """
         ...
 
     async def complete(
