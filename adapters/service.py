@@ -113,8 +113,11 @@ class Service:
         await self.models.aclose()
 
     async def aclose(self) -> None:
-        """Stop the runs, then close the database."""
+        """Stop the runs, then close the event log's own connections (Redis) and the database."""
         await self.stop_runs()
+        close_events = getattr(self.events, "aclose", None)
+        if callable(close_events) and self.events is not self.db.events:
+            await close_events()
         await self.db.aclose()
 
 
