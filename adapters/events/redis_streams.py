@@ -28,7 +28,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.queue.taskiq_redis import redis_location
+from adapters.queue.settings import redis_location
 from domain.ports import EventLogPort
 from domain.service import StoredEvent
 

@@ -34,21 +34,19 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import attrs
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from taskiq import AckableMessage, Context, TaskiqDepends
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from taskiq import Context, TaskiqDepends
 from taskiq.acks import AcknowledgeType
 from taskiq.exceptions import SendTaskError
 from taskiq.receiver import Receiver
-from taskiq_redis import RedisStreamBroker
 
+from adapters.queue._stream_broker import RunStreamBroker
+from adapters.queue.settings import UNAVAILABLE, RedisQueueSettings, redis_client, redis_location
 from domain.errors import QueueUnavailableError
 from domain.ports import RunHandler
 from domain.service import RunJob
@@ -62,66 +60,13 @@ TASK_NAME: Final = "cw.run"
 GiveUp = Callable[[RunJob, str], Awaitable[None]]
 """Ends a run that cannot be delivered again (marks it failed with the message, tells listeners)."""
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_UNAVAILABLE = UNAVAILABLE
 
 # Delete the conversation's run marker only when it still names this run.
 _RELEASE_RUN: Final = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def redis_location(url: str) -> str:
-    """``host:port/db`` of a Redis URL, without user or password, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    port = parts.port or 6379
-    db = parts.path.lstrip("/") or "0"
-    return f"{host}:{port}/{db}"
-
-
-@attrs.frozen(kw_only=True)
-class RedisQueueSettings:
-    """Where the queue lives and how patient it is."""
-
-    url: str = attrs.field(repr=lambda url: redis_location(url))
-    """A ``redis://`` URL; its repr shows only host, port and database (never a password)."""
-    prefix: str = "cw"
-    """Every key and channel starts with this (tests use their own)."""
-    max_deliveries: int = 3
-    """Executions of one job before it ends as failed (a worker dying mid-run costs one)."""
-    redelivery_after: float = 30.0
-    """Seconds a job may stay unacknowledged by a silent worker before another takes it over."""
-    lease: float = 10.0
-    """Seconds a worker's claim on a run lasts without renewal (renewed every third of it)."""
-    connect_timeout: float = 2.0
-    """Seconds to wait for Redis before answering that the queue is unavailable."""
-    cancel_wait: float = 5.0
-    """The most seconds `TaskiqRedisRunQueue.cancel` waits for a running run to record its end."""
-
-    @property
-    def stream(self) -> str:
-        return f"{self.prefix}:jobs"
-
-    @property
-    def group(self) -> str:
-        return f"{self.prefix}:workers"
-
-    @property
-    def cancel_channel(self) -> str:
-        return f"{self.prefix}:cancel"
-
-    def run_key(self, conversation_id: str) -> str:
-        return f"{self.prefix}:run:{conversation_id}"
-
-    def lease_key(self, run_id: str) -> str:
-        return f"{self.prefix}:lease:{run_id}"
-
-    def attempts_key(self, run_id: str) -> str:
-        return f"{self.prefix}:attempts:{run_id}"
-
-    def cancel_key(self, run_id: str) -> str:
-        return f"{self.prefix}:cancel:{run_id}"
 
 
 _MARKER_TTL: Final = 7 * 24 * 3600  # a queued job older than a week is long dead
@@ -145,109 +90,6 @@ def _job_from_payload(payload: dict[str, Any]) -> RunJob:
     )
 
 
-class _RunStreamBroker(RedisStreamBroker):
-    """taskiq-redis's stream broker, hardened for long runs on workers that may die.
-
-    The stock ``listen`` only looks for abandoned jobs after new ones arrived and stops on
-    the first connection error. This one claims abandoned jobs on a timer, reads one job at
-    a time (so a busy worker never hoards jobs an idle one could take), survives Redis
-    restarts, and deletes a job from the stream once it is acknowledged.
-    """
-
-    def __init__(self, settings: RedisQueueSettings, *, consumer_name: str) -> None:
-        super().__init__(
-            settings.url,
-            queue_name=settings.stream,
-            consumer_group_name=settings.group,
-            consumer_name=consumer_name,
-            consumer_id="0",  # a group created after jobs were queued still sees them
-            xread_block=1000,
-            xread_count=1,
-            idle_timeout=int(settings.redelivery_after * 1000),
-            socket_connect_timeout=settings.connect_timeout,
-            socket_timeout=max(10.0, settings.connect_timeout),
-            health_check_interval=30,
-        )
-        self.settings = settings
-
-    async def startup(self) -> None:
-        # A worker started while Redis is down waits for it in `listen` instead of failing here.
-        with contextlib.suppress(*_UNAVAILABLE):
-            await super().startup()
-
-    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
-        async def _ack() -> None:
-            async with Redis(connection_pool=self.connection_pool) as conn:
-                pipe = conn.pipeline(transaction=True)
-                pipe.xack(queue_name, self.consumer_group_name, id)
-                pipe.xdel(queue_name, id)
-                await pipe.execute()
-
-        return _ack
-
-    def _message(self, msg_id: Any, fields: Any) -> AckableMessage:
-        ack = self._ack_generator(id=msg_id, queue_name=self.queue_name)
-        return AckableMessage(data=fields[b"data"], ack=ack)
-
-    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
-        claim_every = max(0.2, self.settings.redelivery_after / 2)
-        loop = asyncio.get_running_loop()
-        next_claim = loop.time()
-        backoff = 0.2
-        async with Redis(connection_pool=self.connection_pool) as conn:
-            while True:
-                try:
-                    if loop.time() >= next_claim:
-                        next_claim = loop.time() + claim_every
-                        reply: Any = await conn.xautoclaim(
-                            self.queue_name,
-                            self.consumer_group_name,
-                            self.consumer_name,
-                            min_idle_time=self.idle_timeout,
-                            count=10,
-                        )
-                        for msg_id, fields in reply[1]:
-                            if fields:  # entries deleted meanwhile come back empty
-                                yield self._message(msg_id, fields)
-                    fetched: Any = await conn.xreadgroup(
-                        self.consumer_group_name,
-                        self.consumer_name,
-                        {self.queue_name: ">"},
-                        block=min(self.block, int(claim_every * 1000)),
-                        count=1,
-                    )
-                    backoff = 0.2
-                except ResponseError as exc:
-                    if "NOGROUP" not in str(exc):
-                        raise
-                    await self._declare_consumer_group()  # Redis came back without our group
-                    continue
-                except _UNAVAILABLE as exc:
-                    logger.warning("Redis unreachable (%s); retrying in %.1fs", type(exc).__name__, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                    with contextlib.suppress(*_UNAVAILABLE, RedisError):
-                        await self._declare_consumer_group()
-                    continue
-                for _stream, messages in fetched or ():
-                    for msg_id, fields in messages:
-                        yield self._message(msg_id, fields)
-
-
-def _redis(settings: RedisQueueSettings) -> Redis:
-    # A blocking pool: a thousand runs starting at once wait for a connection instead of
-    # failing with redis-py's "Too many connections" (its default pools stop at 100).
-    pool = BlockingConnectionPool.from_url(
-        settings.url,
-        max_connections=64,
-        timeout=20,
-        socket_connect_timeout=settings.connect_timeout,
-        socket_timeout=max(10.0, settings.connect_timeout),
-        health_check_interval=30,
-    )
-    return Redis(connection_pool=pool)
-
-
 def _unavailable(settings: RedisQueueSettings, exc: BaseException) -> QueueUnavailableError:
     return QueueUnavailableError(
         f"the run queue is unavailable: Redis at {redis_location(settings.url)} does not answer "
@@ -263,14 +105,14 @@ class TaskiqRedisRunQueue:
     """Runs execute in worker processes: an API process starting must not fail them as interrupted."""
 
     settings: RedisQueueSettings
-    _broker: _RunStreamBroker = attrs.field(init=False)
+    _broker: RunStreamBroker = attrs.field(init=False)
     _redis: Redis = attrs.field(init=False)
     _group_ready: bool = attrs.field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
-        self._broker = _RunStreamBroker(self.settings, consumer_name=f"api-{uuid.uuid4().hex[:8]}")
+        self._broker = RunStreamBroker(self.settings, consumer_name=f"api-{uuid.uuid4().hex[:8]}")
         self._broker.register_task(_never_called_here, task_name=TASK_NAME)
-        self._redis = _redis(self.settings)
+        self._redis = redis_client(self.settings)
 
     def describe(self) -> str:
         """Where the runs go, for people (no password)."""
@@ -350,7 +192,7 @@ class TaskiqRedisWorker:
     concurrency: int = 100
     give_up: GiveUp = _log_give_up
     name: str = attrs.field(factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    _broker: _RunStreamBroker = attrs.field(init=False)
+    _broker: RunStreamBroker = attrs.field(init=False)
     _redis: Redis = attrs.field(init=False)
     _running: dict[str, asyncio.Task[None]] = attrs.field(init=False, factory=dict)
     """Run id -> the task executing it."""
@@ -362,14 +204,14 @@ class TaskiqRedisWorker:
     def __attrs_post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self._broker = _RunStreamBroker(self.settings, consumer_name=self.name)
+        self._broker = RunStreamBroker(self.settings, consumer_name=self.name)
         execute = self._execute
 
         async def run_job(payload: dict[str, Any], context: Context = TaskiqDepends()) -> None:  # noqa: B008
             await execute(payload, context)
 
         self._broker.register_task(run_job, task_name=TASK_NAME)
-        self._redis = _redis(self.settings)
+        self._redis = redis_client(self.settings)
 
     @property
     def running(self) -> int:

@@ -34,7 +34,7 @@ from domain.events import (
     ThinkingDelta,
     ToolCallStarted,
 )
-from domain.messages import ToolCall, Usage
+from domain.messages import Role, ToolCall, Usage
 from domain.ports import (
     AgentRepositoryPort,
     ConversationRepositoryPort,
@@ -155,6 +155,8 @@ class ExecuteRun:
             return  # stopped before it started, or a stale delivery
         if job.attempt > 1:
             await self.events.append(job.conversation_id, EventType.RETRY, {"attempt": job.attempt})
+            if await self._replay_saved_answer(job):
+                return
         agent = await self.agents.get(conversation.owner_id, conversation.agent_id)
         if agent is None:
             await self._end(job, RunStatus.FAILED, RunStats(), "the conversation's agent no longer exists")
@@ -208,6 +210,25 @@ class ExecuteRun:
             await self._end(job, ended.status, stats, error, ended.pending_tool_calls)
         finally:
             await outbox.aclose()
+
+    async def _replay_saved_answer(self, job: RunJob) -> bool:
+        """A redelivered run whose previous delivery saved the final reply, then died before
+        recording the end: stream that reply again (after the ``retry`` marker, clients dropped
+        the partial text) and end the run, instead of asking the model a second time."""
+        messages = await self.messages.load(job.conversation_id)
+        last = messages[-1] if messages else None
+        if last is None or last.role is not Role.ASSISTANT or last.tool_calls:
+            return False
+        if last.thinking:
+            await self.events.append(
+                job.conversation_id, EventType.TEXT_CHUNK, {"chunk": last.thinking, "type": "thinking"}
+            )
+        if last.content:
+            await self.events.append(
+                job.conversation_id, EventType.TEXT_CHUNK, {"chunk": last.content, "type": "content"}
+            )
+        await self._end(job, RunStatus.COMPLETED, RunStats(), None)
+        return True
 
     async def _end(
         self,
