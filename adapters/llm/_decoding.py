@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import zlib
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
@@ -132,6 +132,14 @@ DECODE_STEP = 256 * 1024
 """The most bytes one inflate step may produce: a gzip bomb arrives a step at a time."""
 
 
+_IDENTITY = frozenset({"", "identity"})
+
+
+def _encoding(response: httpx.Response) -> str:
+    encoding: str = response.headers.get("content-encoding", "identity")
+    return encoding.strip().lower()
+
+
 async def decoded(response: httpx.Response, backend: str) -> AsyncGenerator[bytes, None]:
     """The body's bytes after content decoding; gzip and deflate a bounded step at a time.
 
@@ -139,12 +147,12 @@ async def decoded(response: httpx.Response, backend: str) -> AsyncGenerator[byte
     64 MiB); here each step yields at most `DECODE_STEP` bytes, so the caller's byte count
     stops a bomb before it is in memory. Other encodings (br, zstd) go through httpx.
     """
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if response.is_stream_consumed or encoding not in {"", "identity", "gzip", "x-gzip", "deflate"}:
+    encoding = _encoding(response)
+    if response.is_stream_consumed or encoding not in {*_IDENTITY, "gzip", "x-gzip", "deflate"}:
         async for chunk in response.aiter_bytes():
             yield chunk
         return
-    if encoding in {"", "identity"}:
+    if encoding in _IDENTITY:
         async for chunk in response.aiter_raw():
             yield chunk
         return
@@ -175,6 +183,13 @@ async def decoded(response: httpx.Response, backend: str) -> AsyncGenerator[byte
         raise StreamError(
             f"{backend}: the reply's {encoding} encoding could not be decoded ({exc})", backend=backend
         ) from exc
+
+
+def _body_iterator(response: httpx.Response, backend: str) -> AsyncIterator[bytes]:
+    """`decoded`, without its generator frame for the usual uncompressed stream (a frame per read)."""
+    if not response.is_stream_consumed and _encoding(response) in _IDENTITY:
+        return response.aiter_raw().__aiter__()
+    return decoded(response, backend).__aiter__()
 
 
 def read_response(response: httpx.Response, body: bytes) -> httpx.Response:
@@ -278,7 +293,7 @@ async def body_chunks(
     # fires while the caller holds an event, the next read raises instead.
     # Raw reads skip httpx's decoder layer; decoded reads are needed for a compressed
     # body, or a body that was already read into memory.
-    iterator = decoded(response, engine.backend).__aiter__()
+    iterator = _body_iterator(response, engine.backend)
     cap = engine.limits.max_body_bytes
     size = 0
     with engine._mapped(model, in_body=True, partial=partial):

@@ -34,10 +34,12 @@ for calls without one). Fragments are joined once there, so the work is linear i
 total argument length.
 
 Whether a call's arguments already form a whole JSON value (the id-less rule above) is kept
-up to date by `_Shape`, which scans each fragment once as it arrives (strings, escapes and
-nesting, across fragment boundaries); the text is joined and parsed at most once per call,
-when its outermost brace closes. A stream of fragments that each end in ``}`` therefore
-costs linear work, where re-joining and re-parsing per fragment was quadratic. Arguments
+by `_Shape`, which scans each fragment once (strings, escapes and nesting, across fragment
+boundaries). The scan is lazy: fragments are only stored as they arrive, and the ones not yet
+scanned are scanned when the question is asked, which only an entry without an id that
+brings a name does; an ordinary stream never pays for it. The text is joined and parsed at
+most once per call, when its outermost brace closes. A stream of fragments that each end in
+``}`` therefore costs linear work, where re-joining and re-parsing per fragment was quadratic. Arguments
 nested deeper than `MAX_ARGUMENT_DEPTH` are an error the model reads, never a crash.
 """
 
@@ -181,6 +183,7 @@ class _Call:
         "object_arguments",
         "ordinal",
         "parts",
+        "scanned",
         "shape",
         "too_deep",
         "valid",
@@ -193,6 +196,7 @@ class _Call:
         self.id: str | None = None
         self.name = ""
         self.parts: list[str] = []
+        self.scanned = 0  # how many of `parts` the shape has seen
         self.object_arguments: Any = None
         self.announced = False
         self.shape = _Shape()
@@ -202,15 +206,15 @@ class _Call:
     def has_arguments(self) -> bool:
         return bool(self.parts) or self.object_arguments is not None
 
-    def add_text(self, text: str) -> None:
-        self.parts.append(text)
-        self.shape.feed(text)
-
     def is_complete(self) -> bool:
         """Whether the arguments so far are already a whole JSON value (nothing can follow)."""
         if self.object_arguments is not None and not self.parts:
             return True
         shape = self.shape
+        parts = self.parts
+        while self.scanned < len(parts) and not shape.broken:
+            shape.feed(parts[self.scanned])
+            self.scanned += 1
         if shape.broken or not shape.ended:
             return False
         if self.valid is None:
@@ -343,7 +347,7 @@ class ToolCallAccumulator:
             if not arguments:
                 return
             fragment = arguments
-            call.add_text(arguments)
+            call.parts.append(arguments)
         elif isinstance(arguments, Mapping | list):
             if _deeper_than(arguments, MAX_ARGUMENT_DEPTH):
                 fragment = "{}"

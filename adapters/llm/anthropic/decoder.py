@@ -15,7 +15,7 @@ import attrs
 
 from adapters.llm._http import HeldError, is_json_body
 from adapters.llm._limits import StreamLimits
-from adapters.llm._sse import ServerSentEvent, SSEDecoder
+from adapters.llm._sse import ServerSentEvent, SSEDecoder, scan_json
 from adapters.llm.anthropic import wire
 from domain.errors import LLMError, StreamError, TruncatedStreamError
 from domain.events import ResponseCompleted, StreamEvent
@@ -118,6 +118,19 @@ class EventDecoder:
         return events
 
     def _apply(self, event: ServerSentEvent) -> list[StreamEvent]:
+        data = event.data
+        try:
+            payload, end = scan_json(data, 0)  # the C scanner straight away (see `scan_json`)
+        except (ValueError, StopIteration):
+            end = -1
+        except RecursionError:
+            return self._feed(event, _TOO_DEEP)
+        if end != len(data):
+            return self._apply_slowly(event)
+        return self._state.feed(payload, event=event.event)
+
+    def _apply_slowly(self, event: ServerSentEvent) -> list[StreamEvent]:
+        """Data around spaces, keep-alives, and what is not JSON."""
         if not event.data.strip():
             return []
         try:
@@ -131,6 +144,9 @@ class EventDecoder:
                 model=self._state.model or None,
                 partial=self._state.partial(),
             ) from exc
+        return self._feed(event, payload)
+
+    def _feed(self, event: ServerSentEvent, payload: object) -> list[StreamEvent]:
         if payload is _TOO_DEEP:
             raise StreamError(
                 f"Anthropic sent a {event.event} event whose JSON is nested too deeply to read; "

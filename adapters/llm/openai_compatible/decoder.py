@@ -16,15 +16,13 @@ import attrs
 
 from adapters.llm._http import HeldError, is_json_body
 from adapters.llm._limits import StreamLimits
-from adapters.llm._sse import ServerSentEvent, SSEDecoder
+from adapters.llm._sse import ServerSentEvent, SSEDecoder, scan_json
 from adapters.llm.openai_compatible import wire
 from domain.errors import LLMError, StreamError, TruncatedStreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse
 
 __all__ = ["ChatStreamDecoder"]
-
-_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 class ChatStreamDecoder:
@@ -108,7 +106,7 @@ class ChatStreamDecoder:
         # The C scanner straight away: json.loads adds two frames and two regex passes per
         # chunk. Data it does not consume whole takes the careful path.
         try:
-            payload, end = _scan_json(data, 0)
+            payload, end = scan_json(data, 0)
         except (ValueError, StopIteration):
             end = -1
         except RecursionError:
