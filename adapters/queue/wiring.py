@@ -76,8 +76,10 @@ def queue_settings(url: str, environ: Mapping[str, str | None] | None = None) ->
         prefix=prefix,
         max_deliveries=int(_number(environ, "CW_QUEUE_MAX_DELIVERIES", 3, minimum=1)),
         redelivery_after=redelivery_after,
-        # A dead worker's lease must run out before its job is taken over.
-        lease=min(10.0, max(0.5, redelivery_after / 2)),
+        # A dead worker's job is taken over once both its lease and the redelivery delay ran
+        # out; a live worker renews its lease every third of it, and at least 3 s leave room for
+        # a busy event loop (a lease lost while its run goes on would let the run execute twice).
+        lease=min(10.0, max(3.0, redelivery_after / 2)),
     )
 
 

@@ -32,7 +32,7 @@ def test_values_from_the_environment() -> None:
         "prod",
         5,
         4.0,
-        2.0,
+        3.0,
     )
     assert worker_concurrency({"CW_WORKER_CONCURRENCY": "7"}) == 7
 
