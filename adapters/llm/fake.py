@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from adapters.llm._adapter import ChatAdapter
 from adapters.llm.fake_spec import CAPABILITIES, PROFILE
 from adapters.llm.fake_steps import (
     FakeAdapterOptions,
@@ -68,7 +69,7 @@ from adapters.llm.fake_steps import (
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
 from domain.events import StreamEvent
 from domain.messages import AIResponse, ChatMessage, ToolDefinition, Usage
-from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
 
 __all__ = [
     "FakeAdapterOptions",
@@ -272,7 +273,7 @@ async def _no_wait(delay: float) -> None:
     """Back-off of the fake: deterministic and instant."""
 
 
-class FakeLLM:
+class FakeLLM(ChatAdapter):
     """The ``fake`` backend: scripted replies through the real adapter of a wire format.
 
     Args:
@@ -287,7 +288,7 @@ class FakeLLM:
     """
 
     capabilities_flags: ClassVar[Capabilities] = CAPABILITIES
-    """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
+    profile: ClassVar[DriverProfile] = PROFILE
 
     def __init__(
         self,
@@ -338,10 +339,6 @@ class FakeLLM:
         """Append steps to the script."""
         self.transport.add(*steps)
 
-    def capabilities(self) -> Capabilities:
-        """Everything a chat backend can do, except model management."""
-        return self.capabilities_flags
-
     def with_config(self, config: NormalizedModelConfig) -> FakeLLM:
         """A copy bound to ``config`` that shares this fake's script, recordings and connection
         pool; like every backend's copy, closing it leaves the pool to this fake."""
@@ -350,23 +347,21 @@ class FakeLLM:
         clone._inner = self._inner.with_config(config)
         return clone
 
-    async def complete(
+    async def _complete(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AIResponse:
         """The next scripted reply, through the real non-streaming parser."""
         response: AIResponse = await self._inner.complete(messages, tools=tools, config=config)
         return response
 
-    def stream(
+    def _stream(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AsyncIterator[StreamEvent]:
         """The next scripted reply, streamed through the real stream parser."""
         events: AsyncIterator[StreamEvent] = self._inner.stream(messages, tools=tools, config=config)
@@ -375,14 +370,6 @@ class FakeLLM:
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """The bound model, the only one the fake knows."""
         return (AIModel(name=self.config.model, owned_by="fake", details={"source": "fake"}),)
-
-    def count_tokens(self, text: str) -> int:
-        """One token per four characters, like the real backends' estimate."""
-        return math.ceil(len(text) / 4)
-
-    def context_limit(self) -> int:
-        """The configured context length, else the table's, else 4096."""
-        return PROFILE.context_limit(self.config.model, self.config.context_length)
 
     async def aclose(self) -> None:
         """Close the inner adapter."""

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import attrs
 import httpx
 
+from adapters.llm._adapter import HTTPChatAdapter
 from adapters.llm._clocks import clocks_for
 from adapters.llm._errors import parse_retry_after
 from adapters.llm._http import (
@@ -30,7 +30,6 @@ from adapters.llm._http import (
     RetryPolicy,
     StatusFailure,
     StreamDecoder,
-    shared_copy,
 )
 from adapters.llm._images import image_base64
 from adapters.llm.anthropic import wire
@@ -41,7 +40,7 @@ from adapters.llm.openai_compatible.wire import tool_name_map
 from domain.errors import ConfigError, LLMError
 from domain.events import StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
-from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
 
 __all__ = ["AnthropicLLM"]
 
@@ -100,7 +99,7 @@ def _status_error(failure: StatusFailure) -> LLMError:
     return failure.error(advice=_ADVICE)
 
 
-class AnthropicLLM:
+class AnthropicLLM(HTTPChatAdapter):
     """The Claude backend (registered as ``claude``): an `LLMPort` over the Messages API.
 
     Args:
@@ -122,7 +121,8 @@ class AnthropicLLM:
     capabilities_flags: ClassVar[Capabilities] = Capabilities(
         streaming=True, function_calling=True, vision=True
     )
-    """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
+    profile: ClassVar[DriverProfile] = PROFILE
+    context_default: ClassVar[int] = wire.CONTEXT_WINDOW  # Claude's 200k for a model the table lacks
 
     def __init__(
         self,
@@ -173,20 +173,11 @@ class AnthropicLLM:
             f"base_url={self.settings.base_url!r})"
         )
 
-    def capabilities(self) -> Capabilities:
-        """Streaming, tools and vision; no model management, no embeddings."""
-        return self.capabilities_flags
-
-    def with_config(self, config: NormalizedModelConfig) -> Self:
-        """A copy bound to ``config`` sharing this adapter's connection pool, which this one closes."""
-        return shared_copy(self, config)
-
-    async def complete(
+    async def _complete(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AIResponse:
         """Send the conversation and return the whole reply (a non-streaming call)."""
         config = self._prepare(config)
@@ -196,12 +187,11 @@ class AnthropicLLM:
         )
         return annotate(wire.parse_completion(payload, tool_names=tool_name_map(tools)), response.headers)
 
-    async def stream(
+    async def _stream(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AsyncIterator[StreamEvent]:
         """Yield the reply as it streams; the last event is a `ResponseCompleted`.
 
@@ -243,21 +233,6 @@ class AnthropicLLM:
             logger.warning("claude: GET /models returned no models; showing the known models instead")
             return wire.FALLBACK_MODELS
         return tuple(models)
-
-    def count_tokens(self, text: str) -> int:
-        """An estimate: one token per four characters."""
-        return math.ceil(len(text) / 4)
-
-    def context_limit(self) -> int:
-        """The bound config's ``context_length``, else the model table, else Claude's 200k."""
-        return PROFILE.context_limit(
-            self.config.model, self.config.context_length, default=wire.CONTEXT_WINDOW
-        )
-
-    async def aclose(self) -> None:
-        """Close the connection pool, when this adapter owns it (not a `with_config` copy)."""
-        if self._owns_pool:
-            await self._engine.aclose()
 
     def _prepare(self, config: NormalizedModelConfig | None) -> NormalizedModelConfig:
         original = config or self.config

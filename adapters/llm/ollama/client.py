@@ -22,21 +22,21 @@ import asyncio
 import base64
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 import httpx
 
-from adapters.llm._http import Clocks, HeldError, HTTPEngine, shared_copy
+from adapters.llm._adapter import HTTPChatAdapter
+from adapters.llm._http import Clocks, HeldError, HTTPEngine
 from adapters.llm._images import DEFAULT_MAX_IMAGE_BYTES, image_base64, is_remote, sniff_media_type
 from adapters.llm._ndjson import DEFAULT_MAX_LINE_BYTES, NDJSONDecoder
 from domain.errors import ConfigError, LLMError, TruncatedStreamError
 from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
-from domain.model_config import AIModel, Capabilities, NormalizedModelConfig
+from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
 from domain.ports import PullProgressCallback
 
 from . import wire
@@ -151,7 +151,7 @@ class _Shared:
     manager: OllamaModelManager | None = None
 
 
-class OllamaLLM:
+class OllamaLLM(HTTPChatAdapter):
     """An `LLMPort` on an Ollama server's native API.
 
     Args:
@@ -168,6 +168,7 @@ class OllamaLLM:
     """
 
     capabilities_flags: ClassVar[Capabilities] = CAPABILITIES
+    profile: ClassVar[DriverProfile] = PROFILE
     """What the backend can do, known without building an adapter (``cw backends`` shows it)."""
 
     def __init__(
@@ -315,22 +316,11 @@ class OllamaLLM:
 
     # --- the port ----------------------------------------------------------------------------
 
-    def capabilities(self) -> Capabilities:
-        """Streaming, tool calling, vision and model management."""
-        return CAPABILITIES
-
-    def with_config(self, config: NormalizedModelConfig) -> Self:
-        """A copy bound to ``config`` sharing this adapter's connection pool, which this one closes."""
-        clone = shared_copy(self, config)
-        clone._engine = self._engine_for(config)
-        return clone
-
-    async def complete(
+    async def _complete(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AIResponse:
         """One non-streaming ``POST /api/chat``; see `domain.ports.LLMPort`."""
         config = config or self.config
@@ -341,12 +331,11 @@ class OllamaLLM:
             )
         return wire.parse_chat_response(payload, model=config.model, new_id=self._new_id)
 
-    async def stream(
+    async def _stream(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream the reply as NDJSON; see `domain.ports.LLMPort`."""
         config = config or self.config
@@ -369,19 +358,8 @@ class OllamaLLM:
         with ollama_unreachable(self.settings.display_url):
             return await fetch_models(self._engine, detailed=detailed)
 
-    def count_tokens(self, text: str) -> int:
-        """A rough estimate: one token per four characters."""
-        return math.ceil(len(text) / 4)
-
-    def context_limit(self) -> int:
-        """The bound model's context window (config, else the model-limits table, else 4096)."""
-        return PROFILE.context_limit(self.config.model, self.config.context_length)
-
-    async def aclose(self) -> None:
-        """Close the connection pool, when this adapter owns it (not a `with_config` copy)."""
-        if not self._owns_pool:
-            return
-        await self._engine.aclose()
+    async def _close_owned(self) -> None:
+        """The model manager the chat adapter opened, after the pool."""
         manager, self._shared.manager = self._shared.manager, None
         if manager is not None:
             await manager.aclose()

@@ -26,20 +26,19 @@ re-joined per chunk.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Protocol
 
 import attrs
 import httpx
 
+from adapters.llm._adapter import HTTPChatAdapter
 from adapters.llm._clocks import clocks_for
 from adapters.llm._http import (
     Clocks,
     HTTPEngine,
     RetryPolicy,
     StatusFailure,
-    shared_copy,
 )
 from adapters.llm._limits import StreamLimits
 from adapters.llm._settings import Secret
@@ -78,7 +77,7 @@ class CompatibleSettings(Protocol):
     def validate(self) -> None: ...
 
 
-class OpenAICompatibleLLM:
+class OpenAICompatibleLLM(HTTPChatAdapter):
     """An `LLMPort` over an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Args:
@@ -206,22 +205,11 @@ class OpenAICompatibleLLM:
 
     # --- the port ----------------------------------------------------------------------------
 
-    def capabilities(self) -> Capabilities:
-        """What an OpenAI-compatible chat endpoint offers."""
-        return self.capabilities_flags
-
-    def with_config(self, config: NormalizedModelConfig) -> Self:
-        """A copy bound to ``config`` sharing this adapter's connection pool, which this one closes."""
-        clone = shared_copy(self, config)
-        clone._engine = self._engine_for(config)
-        return clone
-
-    async def complete(
+    async def _complete(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AIResponse:
         """One non-streaming ``POST /chat/completions``; see `domain.ports.LLMPort`."""
         config = config or self.config
@@ -243,12 +231,11 @@ class OpenAICompatibleLLM:
         )
         return attrs.evolve(parsed, metadata={**parsed.metadata, **metadata})
 
-    async def stream(
+    async def _stream(
         self,
         messages: Sequence[ChatMessage],
-        *,
-        tools: Sequence[ToolDefinition] = (),
-        config: NormalizedModelConfig | None = None,
+        tools: Sequence[ToolDefinition],
+        config: NormalizedModelConfig | None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream the reply over SSE; see `domain.ports.LLMPort`.
 
@@ -316,19 +303,6 @@ class OpenAICompatibleLLM:
             for item in data
             if isinstance(item, dict) and item.get("id")
         )
-
-    def count_tokens(self, text: str) -> int:
-        """A rough estimate: one token per four characters."""
-        return math.ceil(len(text) / 4)
-
-    def context_limit(self) -> int:
-        """The bound model's context window (config, else the model-limits table, else 4096)."""
-        return self.profile.context_limit(self.config.model, self.config.context_length)
-
-    async def aclose(self) -> None:
-        """Close the connection pool, when this adapter owns it (not a `with_config` copy)."""
-        if self._owns_pool:
-            await self._engine.aclose()
 
 
 def _prompt_chars(messages: Sequence[ChatMessage]) -> int:
