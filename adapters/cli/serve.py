@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -94,6 +95,8 @@ async def _serve(
             lifespan="off",
         )
         server = _Server(config, service)
+        listener = _listen(host, port)  # before saying where: a port in use is one error line
+        port = int(listener.getsockname()[1])  # --port 0 takes a free one
         shown_host = f"[{host}]" if ":" in host else host
         _say(f"Chinese Worker API on http://{shown_host}:{port}/api/v1 (OpenAPI docs at /docs)")
         _say(f"Web app on http://{shown_host}:{port}/")
@@ -106,9 +109,27 @@ async def _serve(
             for line in await welcome(db, f"http://{shown_host}:{port}/"):
                 _say(line)
         _say("Press Ctrl-C to stop.")
-        await server.serve()
+        await server.serve(sockets=[listener])
     finally:
         await service.aclose()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn to serve on."""
+    from domain.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        reason = error.strerror or str(error)
+        message = f"cannot listen on {host}:{port}: {reason}; pick another --port or --host"
+        raise ConfigError(message) from None
+    listener.set_inheritable(True)
+    return listener
 
 
 def _say(line: str) -> None:
@@ -127,8 +148,8 @@ class _Server:
         self._server = uvicorn.Server(config)
         self._server.capture_signals = self._capture_signals  # type: ignore[method-assign]
 
-    async def serve(self) -> None:
-        await self._server.serve()
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._server.serve(sockets=sockets)
         if self._stopping is not None:
             await self._stopping
 
