@@ -280,3 +280,30 @@ async def test_sigterm_cancels_runs_in_flight_and_a_crash_is_marked_failed(
         crashed = await _stream(client, serve.url, second)  # the stream ends, with the reason
         assert crashed[-1]["type"] == "failed"
         assert crashed[-1]["data"]["error"] == "interrupted by a restart"
+
+
+def test_a_port_in_use_is_one_error_line(tmp_path: Path) -> None:
+    import socket
+
+    (tmp_path / "none.env").write_text("")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CW_", "AI_", "HUGGINGFACE_"))}
+        env.update(
+            {"CW_DATABASE_URL": f"sqlite:///{tmp_path / 'cw.db'}", "CW_ENV_FILE": str(tmp_path / "none.env")}
+        )
+        done = subprocess.run(
+            [str(CW), "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=GENEROUS,
+        )
+    assert done.returncode == 3
+    assert done.stdout == b""
+    lines = done.stderr.decode().strip().splitlines()
+    assert lines == [
+        f"cw: error: cannot listen on 127.0.0.1:{port}: Address already in use; pick another --port or --host"
+    ]
