@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from adapters.llm._http import HTTPEngine
     from domain.events import StreamEvent
 
-__all__ = ["ChatAdapter", "HTTPChatAdapter"]
+__all__ = ["CallConfig", "ChatAdapter", "HTTPChatAdapter", "Messages", "Tools"]
+
+Messages = Sequence[ChatMessage]
+"""The conversation a call sends."""
+Tools = Sequence[ToolDefinition]
+"""The tools a call offers."""
+CallConfig = NormalizedModelConfig | None
+"""A call's own config, as the caller gave it; ``None`` means the adapter's bound one."""
 
 
 class ChatAdapter(abc.ABC):
@@ -46,21 +53,11 @@ class ChatAdapter(abc.ABC):
     config: NormalizedModelConfig
 
     @abc.abstractmethod
-    async def _complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AIResponse:
+    async def _complete(self, messages: Messages, tools: Tools, config: CallConfig) -> AIResponse:
         """`complete`, with ``config`` as the caller gave it (``None``: the bound one)."""
 
     @abc.abstractmethod
-    def _stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AsyncIterator[StreamEvent]:
+    def _stream(self, messages: Messages, tools: Tools, config: CallConfig) -> AsyncIterator[StreamEvent]:
         """`stream`, with ``config`` as the caller gave it (``None``: the bound one)."""
 
     def capabilities(self) -> Capabilities:

@@ -53,7 +53,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from adapters.llm._adapter import ChatAdapter
+from adapters.llm._adapter import CallConfig, ChatAdapter, Messages, Tools
 from adapters.llm.fake_spec import CAPABILITIES, PROFILE
 from adapters.llm.fake_steps import (
     FakeAdapterOptions,
@@ -68,7 +68,7 @@ from adapters.llm.fake_steps import (
 )
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
 from domain.events import StreamEvent
-from domain.messages import AIResponse, ChatMessage, ToolDefinition, Usage
+from domain.messages import AIResponse, Usage
 from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
 
 __all__ = [
@@ -347,22 +347,12 @@ class FakeLLM(ChatAdapter):
         clone._inner = self._inner.with_config(config)
         return clone
 
-    async def _complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AIResponse:
+    async def _complete(self, messages: Messages, tools: Tools, config: CallConfig) -> AIResponse:
         """The next scripted reply, through the real non-streaming parser."""
         response: AIResponse = await self._inner.complete(messages, tools=tools, config=config)
         return response
 
-    def _stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AsyncIterator[StreamEvent]:
+    def _stream(self, messages: Messages, tools: Tools, config: CallConfig) -> AsyncIterator[StreamEvent]:
         """The next scripted reply, streamed through the real stream parser."""
         events: AsyncIterator[StreamEvent] = self._inner.stream(messages, tools=tools, config=config)
         return events

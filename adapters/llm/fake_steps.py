@@ -94,6 +94,16 @@ class FakeAdapterOptions:
     rand: Callable[[], float]
     max_retries: int
 
+    def adapter_options(self) -> dict[str, Any]:
+        """The keyword arguments every HTTP adapter takes alike: name, config, transport, sleep, rand."""
+        return {
+            "name": self.name,
+            "config": self.config,
+            "transport": self.transport,
+            "sleep": self.sleep,
+            "rand": self.rand,
+        }
+
 
 @attrs.frozen(kw_only=True)
 class FakeWire:

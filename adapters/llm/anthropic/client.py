@@ -21,7 +21,7 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from adapters.llm._adapter import HTTPChatAdapter
+from adapters.llm._adapter import CallConfig, HTTPChatAdapter, Messages, Tools
 from adapters.llm._clocks import clocks_for
 from adapters.llm._errors import parse_retry_after
 from adapters.llm._http import (
@@ -39,7 +39,7 @@ from adapters.llm.anthropic.settings import ANTHROPIC_VERSION, AnthropicSettings
 from adapters.llm.openai_compatible.wire import tool_name_map
 from domain.errors import ConfigError, LLMError
 from domain.events import StreamEvent
-from domain.messages import AIResponse, ChatMessage, ImageInput, ToolDefinition
+from domain.messages import AIResponse, ImageInput
 from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig
 
 __all__ = ["AnthropicLLM"]
@@ -173,12 +173,7 @@ class AnthropicLLM(HTTPChatAdapter):
             f"base_url={self.settings.base_url!r})"
         )
 
-    async def _complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AIResponse:
+    async def _complete(self, messages: Messages, tools: Tools, config: CallConfig) -> AIResponse:
         """Send the conversation and return the whole reply (a non-streaming call)."""
         config = self._prepare(config)
         body = wire.build_request(messages, config, tools=tools, stream=False, resolve_image=_resolve_image)
@@ -188,10 +183,7 @@ class AnthropicLLM(HTTPChatAdapter):
         return annotate(wire.parse_completion(payload, tool_names=tool_name_map(tools)), response.headers)
 
     async def _stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
+        self, messages: Messages, tools: Tools, config: CallConfig
     ) -> AsyncIterator[StreamEvent]:
         """Yield the reply as it streams; the last event is a `ResponseCompleted`.
 

@@ -17,37 +17,17 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from adapters.llm import fake_steps
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.anthropic import wire
 from adapters.llm.anthropic.client import AnthropicLLM
+from adapters.llm.anthropic.response import STATUS_TYPES
 from adapters.llm.anthropic.settings import AnthropicSettings
-from adapters.llm.fake import (
-    FakeAdapterOptions,
-    FakeStep,
-    FakeWire,
-    HTTPFailure,
-    MidStreamError,
-    register_wire,
-)
 from adapters.llm.scripted_server import ScriptedResponse
 from domain.messages import AIResponse
 
 __all__ = ["anthropic_tool_ids", "render_anthropic_step"]
-
-_STATUS_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-    500: "api_error",
-    503: "overloaded_error",
-    529: "overloaded_error",
-}
 
 _IN_STREAM = {
     "overloaded": ("overloaded_error", 529),
@@ -69,7 +49,7 @@ def _stream(response: AIResponse) -> list[dict[str, Any]]:
     return wire.render_stream(response, fragment=7, ping=False)
 
 
-def _failure(step: HTTPFailure) -> ScriptedResponse:
+def _failure(step: fake_steps.HTTPFailure) -> ScriptedResponse:
     if step.body is not None:
         if isinstance(step.body, bytes | str):
             body = step.body.encode() if isinstance(step.body, str) else step.body
@@ -77,23 +57,23 @@ def _failure(step: HTTPFailure) -> ScriptedResponse:
                 status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
             )
         return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
-    kind = _STATUS_TYPES.get(step.status, "api_error" if step.status >= 500 else "invalid_request_error")
+    kind = STATUS_TYPES.get(step.status, "api_error" if step.status >= 500 else "invalid_request_error")
     message = getattr(step, "message", "scripted failure")
     return ScriptedResponse.json(
         wire.render_error(kind, message), status=step.status, headers=dict(step.headers)
     )
 
 
-def render_anthropic_step(step: FakeStep, body: Any) -> ScriptedResponse:
+def render_anthropic_step(step: fake_steps.FakeStep, body: Any) -> ScriptedResponse:
     """A step as the Messages API would send it (named SSE events when ``stream`` is set)."""
     stream = isinstance(body, Mapping) and bool(body.get("stream"))
-    if isinstance(step, HTTPFailure):
+    if isinstance(step, fake_steps.HTTPFailure):
         return _failure(step)
     if isinstance(step, AIResponse):
         if not stream:
             return ScriptedResponse.json(wire.render_completion(step))
         return ScriptedResponse(chunks=_events(_stream(step)))
-    if isinstance(step, MidStreamError):
+    if isinstance(step, fake_steps.MidStreamError):
         kind, status = _IN_STREAM[step.kind]
         message = step.message
         if step.kind == "context_length":
@@ -130,20 +110,18 @@ def anthropic_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(calls), tuple(results)
 
 
-def _adapter(options: FakeAdapterOptions) -> AnthropicLLM:
+def _adapter(options: fake_steps.FakeAdapterOptions) -> AnthropicLLM:
     return AnthropicLLM(
         settings=AnthropicSettings(
             api_key="sk-ant-fake", base_url="https://fake.invalid/v1", max_retries=options.max_retries
         ),
-        config=options.config,
-        transport=options.transport,
-        name=options.name,
         retry=RetryPolicy(max_retries=options.max_retries),
-        sleep=options.sleep,
-        rand=options.rand,
+        **options.adapter_options(),
     )
 
 
-register_wire(
-    FakeWire(name="anthropic", render=render_anthropic_step, adapter=_adapter, tool_ids=anthropic_tool_ids)
+fake_steps.register_wire(
+    fake_steps.FakeWire(
+        name="anthropic", render=render_anthropic_step, adapter=_adapter, tool_ids=anthropic_tool_ids
+    )
 )

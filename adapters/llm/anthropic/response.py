@@ -16,23 +16,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from adapters.llm._errors import MAX_DETAIL_CHARS, redact_secrets
-from domain.errors import (
-    AuthenticationError,
-    ContextLengthExceededError,
-    InvalidRequestError,
-    LLMError,
-    ModelNotFoundError,
-    OverloadedError,
-    PermissionDeniedError,
-    ProviderError,
-    RateLimitError,
-    StreamError,
-)
+from domain import errors
 from domain.messages import AIResponse, FinishReason, ThinkingBlock, ToolCall, Usage
 
 __all__ = [
     "BACKEND",
     "CONTEXT_WINDOW",
+    "STATUS_TYPES",
     "assemble_response",
     "error_from_payload",
     "finish_reason_for",
@@ -137,19 +127,19 @@ def parse_completion(payload: Any, *, tool_names: Mapping[str, str] | None = Non
         StreamError: the body is not a message we can read.
     """
     if not isinstance(payload, Mapping):
-        raise StreamError("Anthropic sent a reply that is not a JSON object", backend=BACKEND)
+        raise errors.StreamError("Anthropic sent a reply that is not a JSON object", backend=BACKEND)
     if payload.get("type") == "error":
         raise error_from_payload(payload)
     content = payload.get("content")
     if not isinstance(content, list):
-        raise StreamError("Anthropic sent a reply without a content list", backend=BACKEND)
+        raise errors.StreamError("Anthropic sent a reply without a content list", backend=BACKEND)
     names = tool_names or {}
     texts: list[str] = []
     thinking: list[ThinkingBlock] = []
     calls: list[ToolCall] = []
     for block in content:
         if not isinstance(block, Mapping):
-            raise StreamError("Anthropic sent a content block that is not an object", backend=BACKEND)
+            raise errors.StreamError("Anthropic sent a content block that is not an object", backend=BACKEND)
         kind = block.get("type")
         if kind == "text":
             texts.append(str(block.get("text") or ""))
@@ -234,20 +224,20 @@ _CONTEXT_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 
-_ERROR_TYPES: dict[str, type[LLMError]] = {
-    "invalid_request_error": InvalidRequestError,
-    "request_too_large": InvalidRequestError,
-    "authentication_error": AuthenticationError,
-    "permission_error": PermissionDeniedError,
-    "billing_error": PermissionDeniedError,
-    "not_found_error": ModelNotFoundError,
-    "rate_limit_error": RateLimitError,
-    "api_error": ProviderError,
-    "timeout_error": ProviderError,
-    "overloaded_error": OverloadedError,
+_ERROR_TYPES: dict[str, type[errors.LLMError]] = {
+    "invalid_request_error": errors.InvalidRequestError,
+    "request_too_large": errors.InvalidRequestError,
+    "authentication_error": errors.AuthenticationError,
+    "permission_error": errors.PermissionDeniedError,
+    "billing_error": errors.PermissionDeniedError,
+    "not_found_error": errors.ModelNotFoundError,
+    "rate_limit_error": errors.RateLimitError,
+    "api_error": errors.ProviderError,
+    "timeout_error": errors.ProviderError,
+    "overloaded_error": errors.OverloadedError,
 }
 
-_STATUS_TYPES: dict[int, str] = {
+STATUS_TYPES: dict[int, str] = {
     400: "invalid_request_error",
     401: "authentication_error",
     402: "billing_error",
@@ -261,6 +251,7 @@ _STATUS_TYPES: dict[int, str] = {
     504: "timeout_error",
     529: "overloaded_error",
 }
+"""The ``error.type`` Anthropic sends with each HTTP status (the fake renders its failures with it)."""
 
 
 def error_from_payload(
@@ -270,7 +261,7 @@ def error_from_payload(
     model: str | None = None,
     retry_after: float | None = None,
     partial: AIResponse | None = None,
-) -> LLMError:
+) -> errors.LLMError:
     """The typed error for an Anthropic error body or ``event: error`` payload.
 
     ``{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}``
@@ -287,14 +278,14 @@ def error_from_payload(
     """
     kind, detail = _error_fields(payload)
     if kind not in _ERROR_TYPES:
-        kind = _STATUS_TYPES.get(status or 0) or (
+        kind = STATUS_TYPES.get(status or 0) or (
             "api_error" if (status or 500) >= 500 else "invalid_request_error"
         )
     cls = _ERROR_TYPES[kind]
-    if cls is InvalidRequestError and _CONTEXT_PATTERNS.search(detail):
-        cls = ContextLengthExceededError
-    elif cls is ProviderError and status in (503, 529):
-        cls = OverloadedError  # "service unavailable" from Anthropic or a gateway: come back later
+    if cls is errors.InvalidRequestError and _CONTEXT_PATTERNS.search(detail):
+        cls = errors.ContextLengthExceededError
+    elif cls is errors.ProviderError and status in (503, 529):
+        cls = errors.OverloadedError  # "service unavailable" from Anthropic or a gateway: come back later
     message = _guidance(cls, kind, detail, model=model, retry_after=retry_after)
     return cls(
         message,
@@ -329,35 +320,35 @@ def _clean(text: str) -> str:
 
 
 def _guidance(
-    cls: type[LLMError], kind: str, detail: str, *, model: str | None, retry_after: float | None
+    cls: type[errors.LLMError], kind: str, detail: str, *, model: str | None, retry_after: float | None
 ) -> str:
     said = f": {detail}" if detail else ""
     # The server's own sentence may end with a full stop: "medium." must not become "medium..".
     told = said if said.endswith((".", "!", "?", "…")) else f"{said}."
-    if cls is AuthenticationError:
+    if cls is errors.AuthenticationError:
         return (
             f"Anthropic rejected the API key{told} Check ANTHROPIC_API_KEY "
             "(keys are created at https://console.anthropic.com/settings/keys)."
         )
-    if cls is PermissionDeniedError:
+    if cls is errors.PermissionDeniedError:
         if kind == "billing_error":
             return f"Anthropic refused the call for a billing reason{told} Check the plan and credits."
         return f"The Anthropic API key may not do this{told} Check the key's workspace and model access."
-    if cls is ModelNotFoundError:
+    if cls is errors.ModelNotFoundError:
         return (
             f"Anthropic has no model {model or '(unknown)'!r}{told} "
             "Pick one from `cw models --backend claude`, or check ANTHROPIC_BASE_URL."
         )
-    if cls is ContextLengthExceededError:
+    if cls is errors.ContextLengthExceededError:
         return f"The conversation is too long for {model or 'the model'}{told} Shorten it or start a new one."
-    if cls is InvalidRequestError:
+    if cls is errors.InvalidRequestError:
         if kind == "request_too_large":
             return f"The request is larger than Anthropic accepts (32 MB){told} Send fewer or smaller images."
         return f"Anthropic refused the request as invalid{told}"
-    if cls is RateLimitError:
+    if cls is errors.RateLimitError:
         wait = f" Wait {retry_after:g} s and try again." if retry_after else " Wait a moment and try again."
         return f"Anthropic's rate limit was reached{told}{wait}"
-    if cls is OverloadedError:
+    if cls is errors.OverloadedError:
         return f"Anthropic is overloaded{told} Try again in a moment."
     return f"Anthropic failed to answer ({kind or 'server error'}){told} Try again shortly."
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 import httpx
 
-from adapters.llm._adapter import HTTPChatAdapter
+from adapters.llm._adapter import CallConfig, HTTPChatAdapter, Messages, Tools
 from adapters.llm._http import Clocks, HeldError, HTTPEngine
 from adapters.llm._images import DEFAULT_MAX_IMAGE_BYTES, image_base64, is_remote, sniff_media_type
 from adapters.llm._ndjson import DEFAULT_MAX_LINE_BYTES, NDJSONDecoder
@@ -316,12 +316,7 @@ class OllamaLLM(HTTPChatAdapter):
 
     # --- the port ----------------------------------------------------------------------------
 
-    async def _complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AIResponse:
+    async def _complete(self, messages: Messages, tools: Tools, config: CallConfig) -> AIResponse:
         """One non-streaming ``POST /api/chat``; see `domain.ports.LLMPort`."""
         config = config or self.config
         body = await self._body(messages, tools, config, stream=False)
@@ -332,10 +327,7 @@ class OllamaLLM(HTTPChatAdapter):
         return wire.parse_chat_response(payload, model=config.model, new_id=self._new_id)
 
     async def _stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
+        self, messages: Messages, tools: Tools, config: CallConfig
     ) -> AsyncIterator[StreamEvent]:
         """Stream the reply as NDJSON; see `domain.ports.LLMPort`."""
         config = config or self.config

@@ -17,15 +17,8 @@ from typing import Any
 
 import attrs
 
+from adapters.llm import fake_steps
 from adapters.llm._ndjson import render_ndjson
-from adapters.llm.fake import (
-    FakeAdapterOptions,
-    FakeStep,
-    FakeWire,
-    HTTPFailure,
-    MidStreamError,
-    register_wire,
-)
 from adapters.llm.scripted_server import ScriptedResponse
 from domain.errors import (
     ContextLengthExceededError,
@@ -62,10 +55,10 @@ _KIND_ERROR: dict[str, type[LLMError]] = {
     "context_length": ContextLengthExceededError,
 }
 
-_DEFAULT_MESSAGE = attrs.fields(MidStreamError).message.default
+_DEFAULT_MESSAGE = attrs.fields(fake_steps.MidStreamError).message.default
 
 
-def _error_text(step: MidStreamError) -> str:
+def _error_text(step: fake_steps.MidStreamError) -> str:
     """The ``error`` text for ``step``, which must say what kind of failure it is.
 
     Ollama's error lines carry no type, only text, and the adapter classifies by text: so
@@ -93,7 +86,7 @@ def _unfinished(response: AIResponse) -> list[dict[str, Any]]:
     return _stream(response)[:-1]
 
 
-def _failure(step: HTTPFailure) -> ScriptedResponse:
+def _failure(step: fake_steps.HTTPFailure) -> ScriptedResponse:
     if step.body is None:
         return ScriptedResponse(
             status=step.status,
@@ -110,10 +103,10 @@ def _failure(step: HTTPFailure) -> ScriptedResponse:
     )
 
 
-def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
+def render_ollama_step(step: fake_steps.FakeStep, body: Any) -> ScriptedResponse:
     """A scripted step as Ollama's ``/api/chat`` sends it (NDJSON unless ``stream`` is false)."""
     stream = not (isinstance(body, Mapping) and body.get("stream") is False)
-    if isinstance(step, HTTPFailure):
+    if isinstance(step, fake_steps.HTTPFailure):
         return _failure(step)
     if isinstance(step, AIResponse):
         if not stream:
@@ -122,7 +115,7 @@ def render_ollama_step(step: FakeStep, body: Any) -> ScriptedResponse:
                 chunks=(json.dumps(wire.render_chat_response(step, include_ids=True)).encode(),),
             )
         return ScriptedResponse(headers=_NDJSON, chunks=_lines(_stream(step)))
-    if isinstance(step, MidStreamError):
+    if isinstance(step, fake_steps.MidStreamError):
         error = {"error": _error_text(step)}
         if not stream:  # without streaming Ollama reports the failure with a status
             return ScriptedResponse(
@@ -153,19 +146,13 @@ def ollama_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return calls, results
 
 
-def _adapter(options: FakeAdapterOptions) -> OllamaLLM:
-    return OllamaLLM(
-        name=options.name,
-        config=options.config,
-        settings=OllamaSettings(base_url="http://ollama.fake.invalid:11434", max_retries=options.max_retries),
-        transport=options.transport,
-        sleep=options.sleep,
-        rand=options.rand,
-    )
+def _adapter(options: fake_steps.FakeAdapterOptions) -> OllamaLLM:
+    settings = OllamaSettings(base_url="http://ollama.fake.invalid:11434", max_retries=options.max_retries)
+    return OllamaLLM(settings=settings, **options.adapter_options())
 
 
-OLLAMA_FAKE_WIRE = FakeWire(
+OLLAMA_FAKE_WIRE = fake_steps.FakeWire(
     name="ollama", render=render_ollama_step, adapter=_adapter, tool_ids=ollama_tool_ids
 )
 
-register_wire(OLLAMA_FAKE_WIRE)
+fake_steps.register_wire(OLLAMA_FAKE_WIRE)

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Protocol
 import attrs
 import httpx
 
-from adapters.llm._adapter import HTTPChatAdapter
+from adapters.llm._adapter import CallConfig, HTTPChatAdapter, Messages, Tools
 from adapters.llm._clocks import clocks_for
 from adapters.llm._http import (
     Clocks,
@@ -205,12 +205,7 @@ class OpenAICompatibleLLM(HTTPChatAdapter):
 
     # --- the port ----------------------------------------------------------------------------
 
-    async def _complete(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
-    ) -> AIResponse:
+    async def _complete(self, messages: Messages, tools: Tools, config: CallConfig) -> AIResponse:
         """One non-streaming ``POST /chat/completions``; see `domain.ports.LLMPort`."""
         config = config or self.config
         body = self._body(messages, tools, config, stream=False)
@@ -232,10 +227,7 @@ class OpenAICompatibleLLM(HTTPChatAdapter):
         return attrs.evolve(parsed, metadata={**parsed.metadata, **metadata})
 
     async def _stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig | None,
+        self, messages: Messages, tools: Tools, config: CallConfig
     ) -> AsyncIterator[StreamEvent]:
         """Stream the reply over SSE; see `domain.ports.LLMPort`.
 

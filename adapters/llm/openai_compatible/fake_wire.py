@@ -12,16 +12,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from adapters.llm import fake_steps
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
-from adapters.llm.fake_steps import (
-    FakeAdapterOptions,
-    FakeStep,
-    FakeWire,
-    HTTPFailure,
-    MidStreamError,
-    register_wire,
-)
 from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import ScriptedResponse
 from domain.messages import AIResponse
@@ -43,7 +36,7 @@ def _sse(payloads: Iterable[Any], *, done: bool) -> tuple[bytes, ...]:
     return tuple(events)
 
 
-def _failure(step: HTTPFailure) -> ScriptedResponse:
+def _failure(step: fake_steps.HTTPFailure) -> ScriptedResponse:
     if step.body is None:
         payload = {"error": {"message": step.message, "type": "invalid_request_error", "code": step.status}}
         return ScriptedResponse.json(payload, status=step.status, headers=dict(step.headers))
@@ -55,22 +48,22 @@ def _failure(step: HTTPFailure) -> ScriptedResponse:
     return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
 
 
-def _openai_error(step: MidStreamError) -> dict[str, Any]:
+def _openai_error(step: fake_steps.MidStreamError) -> dict[str, Any]:
     return {
         "error": {"message": step.message, "type": _ERROR_TYPES[step.kind], "code": _ERROR_TYPES[step.kind]}
     }
 
 
-def render_openai_step(step: FakeStep, body: Any) -> ScriptedResponse:
+def render_openai_step(step: fake_steps.FakeStep, body: Any) -> ScriptedResponse:
     """A step as the OpenAI chat-completions API would send it (SSE when ``stream`` is set)."""
     stream = isinstance(body, Mapping) and bool(body.get("stream"))
-    if isinstance(step, HTTPFailure):
+    if isinstance(step, fake_steps.HTTPFailure):
         return _failure(step)
     if isinstance(step, AIResponse):
         if not stream:
             return ScriptedResponse.json(openai_wire.render_completion(step))
         return ScriptedResponse(chunks=_sse(openai_wire.render_stream(step), done=True))
-    if isinstance(step, MidStreamError):
+    if isinstance(step, fake_steps.MidStreamError):
         if not stream:
             return ScriptedResponse.json(_openai_error(step))
         head = openai_wire.render_stream(step.response)[: step.after]
@@ -108,20 +101,18 @@ def openai_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return calls, results
 
 
-def _openai_adapter(options: FakeAdapterOptions) -> Any:
+def _openai_adapter(options: fake_steps.FakeAdapterOptions) -> Any:
     from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
 
     return OpenAICompatibleLLM(
-        name=options.name,
-        config=options.config,
         base_url="http://fake.invalid/v1",
-        transport=options.transport,
         retry=RetryPolicy(max_retries=options.max_retries),
-        sleep=options.sleep,
-        rand=options.rand,
+        **options.adapter_options(),
     )
 
 
-register_wire(
-    FakeWire(name="openai", render=render_openai_step, adapter=_openai_adapter, tool_ids=openai_tool_ids)
+fake_steps.register_wire(
+    fake_steps.FakeWire(
+        name="openai", render=render_openai_step, adapter=_openai_adapter, tool_ids=openai_tool_ids
+    )
 )
