@@ -27,7 +27,6 @@ import collections
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -264,12 +263,7 @@ class ScriptedServer:
         self._port = self._server.servers[0].sockets[0].getsockname()[1]
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self._closing.set()
         if self._server is not None:
             self._server.should_exit = True

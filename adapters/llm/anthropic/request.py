@@ -29,6 +29,7 @@ from urllib.parse import unquote_to_bytes
 
 import attrs
 
+from adapters.llm._fields import present
 from adapters.llm.openai_compatible.wire import sanitize_tool_name, tool_name_map
 from domain.messages import ChatMessage, ImageInput, Role, ThinkingBlock, ToolCall, ToolDefinition
 from domain.model_config import NormalizedModelConfig
@@ -172,12 +173,7 @@ def build_request(
             body["tool_choice"] = choice
     if config.thinking_budget is not None:
         body["thinking"] = {"type": "enabled", "budget_tokens": config.thinking_budget}
-    if config.temperature is not None:
-        body["temperature"] = config.temperature
-    if config.top_p is not None:
-        body["top_p"] = config.top_p
-    if config.top_k is not None:
-        body["top_k"] = config.top_k
+    body.update(present(temperature=config.temperature, top_p=config.top_p, top_k=config.top_k))
     if config.stop:
         body["stop_sequences"] = list(config.stop)
     return body

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any
 
 import attrs
@@ -195,10 +194,5 @@ class FakeOllamaServer:
         await self._server.__aenter__()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self._server.__aexit__(exc_type, exc, traceback)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._server.__aexit__(*exc_info)

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from adapters.llm._fields import present
 from domain.errors import LLMError, ModelNotFoundError, ProviderError, StreamError
 from domain.model_config import AIModel, ModelPullProgress
 
@@ -207,12 +208,7 @@ def _render_entry(model: AIModel) -> dict[str, Any]:
         quantization_level=model.quantization or "",
     )
     entry: dict[str, Any] = {"name": model.name, "model": model.name}
-    if model.modified_at is not None:
-        entry["modified_at"] = model.modified_at
-    if model.size is not None:
-        entry["size"] = model.size
-    if model.digest is not None:
-        entry["digest"] = model.digest
+    entry.update(present(modified_at=model.modified_at, size=model.size, digest=model.digest))
     entry["details"] = details
     return entry
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from adapters.llm._fields import present
 from domain.messages import ChatMessage, ImageInput, Role, ToolCall, ToolDefinition
 from domain.model_config import NormalizedModelConfig
 
@@ -27,22 +28,15 @@ __all__ = ["build_chat_request", "build_options", "image_base64", "request_warni
 
 def build_options(config: NormalizedModelConfig) -> dict[str, Any]:
     """The ``options`` object: the normalised settings under Ollama's names, unset ones left out."""
-    options: dict[str, Any] = {}
-    if config.temperature is not None:
-        options["temperature"] = config.temperature
-    if config.top_p is not None:
-        options["top_p"] = config.top_p
-    if config.top_k is not None:
-        options["top_k"] = config.top_k
-    if config.context_length is not None:
-        options["num_ctx"] = config.context_length
-    if config.max_tokens is not None:
-        options["num_predict"] = config.max_tokens
-    if config.stop:
-        options["stop"] = list(config.stop)
-    if config.seed is not None:
-        options["seed"] = config.seed
-    return options
+    return present(
+        temperature=config.temperature,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        num_ctx=config.context_length,
+        num_predict=config.max_tokens,
+        stop=list(config.stop) if config.stop else None,
+        seed=config.seed,
+    )
 
 
 def request_warnings(config: NormalizedModelConfig) -> tuple[str, ...]:

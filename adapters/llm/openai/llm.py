@@ -32,7 +32,6 @@ from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
 from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
 from adapters.llm.openai_compatible.client import MODELS_PATH
 from domain.errors import LLMError, PermissionDeniedError
-from domain.messages import ChatMessage, ToolDefinition
 from domain.model_config import AIModel, NormalizedModelConfig
 
 __all__ = [
@@ -235,22 +234,14 @@ class OpenAILLM(OpenAICompatibleBackend):
             return failure.error(advice=advice)
         return super()._status_error(failure)
 
-    def _body(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolDefinition],
-        config: NormalizedModelConfig,
-        *,
-        stream: bool,
-        include_usage: bool = True,
-    ) -> dict[str, Any]:
+    def _prepare(self, config: NormalizedModelConfig) -> NormalizedModelConfig:
         adjusted = adjust_config(config)
         for warning in adjusted.warnings[len(config.warnings) :]:
             _log.warning("openai: %s", warning)
-        body = super()._body(messages, tools, adjusted, stream=stream, include_usage=include_usage)
-        if uses_max_completion_tokens(adjusted.model) and "max_tokens" in body:
-            body["max_completion_tokens"] = body.pop("max_tokens")
-        return body
+        return adjusted
+
+    def _max_tokens_key(self, config: NormalizedModelConfig) -> str:
+        return "max_completion_tokens" if uses_max_completion_tokens(config.model) else "max_tokens"
 
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """OpenAI's chat models (``GET /models``), or the known models when that call fails."""

@@ -15,8 +15,11 @@ override the hooks:
 - ``_error_advice(model)`` — per-status guidance appended to error messages;
 - ``_response_metadata(headers)`` — facts from the response headers (the HF router's
   serving provider); its ``provider`` key is also put on errors;
-- ``max_tokens_key`` / ``profile`` class attributes — the token-limit key and the driver
-  profile whose model-limits table answers ``context_limit``.
+- ``_prepare(config)`` — the config a request is built from (OpenAI adjusts it);
+- ``_max_tokens_key(config)`` — the token-limit key (``max_completion_tokens`` for OpenAI's
+  newer models);
+- ``profile`` class attribute — the driver profile whose model-limits table answers
+  ``context_limit``.
 
 The streamed path is kept lean: the engine hands raw network reads to `SSEDecoder`, each
 ``data:`` payload is ``json.loads``-ed once and fed to ``wire.StreamState``; nothing is
@@ -97,7 +100,6 @@ class OpenAICompatibleLLM(HTTPChatAdapter):
 
     profile: ClassVar[DriverProfile] = DriverProfile(driver="openai-compatible")
     """The driver's profile; its model-limits table answers `context_limit`."""
-    max_tokens_key: ClassVar[str] = "max_tokens"
     capabilities_flags: ClassVar[Capabilities] = Capabilities(
         streaming=True, function_calling=True, vision=True, model_management=False, embeddings=False
     )
@@ -159,6 +161,12 @@ class OpenAICompatibleLLM(HTTPChatAdapter):
     def _extra_body(self, config: NormalizedModelConfig) -> Mapping[str, Any] | None:
         return None
 
+    def _prepare(self, config: NormalizedModelConfig) -> NormalizedModelConfig:
+        return config
+
+    def _max_tokens_key(self, config: NormalizedModelConfig) -> str:
+        return "max_tokens"
+
     def _error_advice(self, model: str | None) -> Mapping[int, str] | None:
         return None
 
@@ -191,13 +199,14 @@ class OpenAICompatibleLLM(HTTPChatAdapter):
         stream: bool,
         include_usage: bool = True,
     ) -> dict[str, Any]:
+        config = self._prepare(config)
         body = wire.build_request(
             messages,
             tools,
             config,
             stream=stream,
             include_usage=include_usage,
-            max_tokens_key=self.max_tokens_key,
+            max_tokens_key=self._max_tokens_key(config),
             extra=self._extra_body(config),
         )
         body["model"] = self._model_id(config)
