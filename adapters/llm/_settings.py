@@ -17,7 +17,15 @@ from urllib.parse import urlsplit
 from adapters.settings import is_secret
 from domain.errors import ConfigError
 
-__all__ = ["Secret", "as_secrets", "check_api_key", "is_loopback_host", "refuse_userinfo", "secret_values"]
+__all__ = [
+    "Secret",
+    "as_secrets",
+    "check_api_key",
+    "is_loopback_host",
+    "refuse_userinfo",
+    "secret_values",
+    "shown_url",
+]
 
 _SENDABLE = re.compile(r"^[\x21-\x7e]+$")
 _MIN_SECRET_CHARS = 4
@@ -75,6 +83,20 @@ def refuse_userinfo(url: str, variable: str) -> None:
             f"{variable} must not contain a user name or password (user:pass@host): httpx would "
             "send them instead of the API key; remove them and set the key variable"
         )
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown: a password in it (``user:pass@``, for a proxy) becomes ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.split("@", 1)[1] if "@" in url else url
+    if password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return parts._replace(netloc=f"{name}:***@{host}").geturl()
 
 
 def as_secrets(values: Iterable[str]) -> tuple[str, ...]:

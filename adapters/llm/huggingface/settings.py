@@ -19,6 +19,7 @@ import attrs
 from adapters.llm._limits import StreamLimits
 from adapters.llm._settings import as_secrets, check_api_key, refuse_userinfo, secret_values
 from adapters.llm._settings import is_loopback_host as is_loopback_host
+from adapters.llm._settings import shown_url as shown_url
 from domain.errors import ConfigError
 
 __all__ = [
@@ -48,20 +49,6 @@ def _optional(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
-
-
-def shown_url(url: str) -> str:
-    """``url`` as it may be shown: a password in it (``user:pass@``, for a proxy) becomes ``***``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url.split("@", 1)[1] if "@" in url else url
-    if password is None:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    return parts._replace(netloc=f"{name}:***@{host}").geturl()
 
 
 @attrs.frozen(kw_only=True)
