@@ -146,8 +146,12 @@ def create_app(service: Service) -> FastAPI:
     return app
 
 
-class _TooLargeError(Exception):
-    pass
+class _TooLargeError(StarletteHTTPException):
+    """A chunked body found to be over the limit while read. An HTTPException, because FastAPI
+    turns any other error raised while it reads a body into a 400 "error parsing the body"."""
+
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 class _BodyLimit:
@@ -175,7 +179,7 @@ class _BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _TooLargeError
+                    raise _TooLargeError()
             return message
 
         async def tracking_send(message: Any) -> None:

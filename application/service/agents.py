@@ -213,7 +213,8 @@ class ManageAgents:
             if integer and not float(value).is_integer():
                 add(f"model_config.{key}", f"{key} must be a whole number")
             elif value < low or (high is not None and value > high):
-                span = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+                bound = f"at least {_plain(low)}"
+                span = bound if high is None else f"between {_plain(low)} and {_plain(high)}"
                 add(f"model_config.{key}", f"{key} must be {span}")
         provider = config.get("provider")
         if provider is not None:
@@ -254,3 +255,8 @@ def _page_errors(page: int, per_page: int) -> dict[str, list[str]]:
 
 
 page_errors = _page_errors
+
+
+def _plain(number: float) -> str:
+    """1000000 as ``1000000``, not ``1e+06`` as ``:g`` would write it; 0.5 as ``0.5``."""
+    return str(int(number)) if float(number).is_integer() else f"{number:g}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,14 @@ async def test_invalid_agents_are_422_with_errors_by_field(api: Api, fields: dic
     assert all(isinstance(m, str) and m for m in body["errors"][path])
 
 
+async def test_range_messages_write_the_bounds_as_plain_numbers(api: Api) -> None:
+    body = {"name": "a", "ai_backend": "fake", "model_config": {"context_length": 1000001}}
+    response = await api.request("POST", "/agents", json=body)
+    assert response.json()["errors"]["model_config.context_length"] == [
+        "context_length must be between 1024 and 1000000"
+    ]
+
+
 async def test_the_backend_error_lists_the_registered_backends(api: Api) -> None:
     response = await api.request("POST", "/agents", json={"name": "a", "ai_backend": "anthropic"})
     message = response.json()["errors"]["ai_backend"][0]
@@ -168,6 +177,19 @@ async def test_unknown_endpoints_and_huge_bodies_are_json(api: Api) -> None:
     )  # fmt: skip
     assert huge.status_code == 413
     assert huge.json()["message"]
+
+
+async def test_a_chunked_body_over_10_mib_is_413_not_400(api: Api) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the size is found while reading
+        yield b'{"name": "'
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+        yield b'"}'
+
+    headers = {"content-type": "application/json"}
+    huge = await api.request("POST", "/agents", content=chunks(), headers=headers)
+    assert huge.status_code == 413
+    assert huge.json() == {"message": "the request body is over 10 MiB"}
 
 
 async def test_backends_are_listed_with_status_and_capabilities(api: Api) -> None:
