@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, RedisError)
 
 
+DURABLE_CHECK_EVERY = 10.0
+"""Seconds a listener waits on the stream before it also looks in the durable log, so an event
+whose ``XADD`` was lost reaches it within that time."""
+
+
 def _entry_to_event(conversation_id: str, entry_id: Any, fields: Mapping[bytes, bytes]) -> StoredEvent:
     raw_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     return StoredEvent(
@@ -250,18 +255,23 @@ class RedisStreamsEventLog:
         loop = asyncio.get_running_loop().time
         deadline = loop() + max_wait
         key = self._key(conversation_id)
-        try:
-            entries = await self._reader.wait(key, after, max_wait)
-        except _UNAVAILABLE:
-            rest = max(0.0, deadline - loop())
-            return await self.durable.wait(conversation_id, after=after, max_wait=rest)
-        if entries:
-            events = [_entry_to_event(conversation_id, i, f) for i, f in entries]
-            if _contiguous_from(events, after):
+        while (remaining := deadline - loop()) > 0:
+            try:
+                entries = await self._reader.wait(key, after, min(remaining, DURABLE_CHECK_EVERY))
+            except _UNAVAILABLE:
+                rest = max(0.0, deadline - loop())
+                return await self.durable.wait(conversation_id, after=after, max_wait=rest)
+            if entries:
+                events = [_entry_to_event(conversation_id, i, f) for i, f in entries]
+                if _contiguous_from(events, after):
+                    return events
+                return await self.durable.read(conversation_id, after=after)  # an entry was lost
+            # Nothing streamed for a while: an event whose XADD failed may be in the durable log
+            # (a run's last event, say, with nothing after it to reveal the gap).
+            events = await self.durable.read(conversation_id, after=after)
+            if events:
                 return events
-            return await self.durable.read(conversation_id, after=after)  # an entry was lost: fill it
-        # Nothing streamed: an event whose XADD failed may still be in the durable log.
-        return await self.durable.read(conversation_id, after=after)
+        return ()
 
     async def delete(self, conversation_id: str) -> None:
         await self.durable.delete(conversation_id)

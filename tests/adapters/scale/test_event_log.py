@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from adapters.events import redis_streams
 from adapters.events.redis_streams import RedisStreamsEventLog
 from adapters.storage.sql import Database
 from tests.contracts.event_log import EventLogContract, MemoryEventLog
@@ -173,5 +174,21 @@ async def test_hundreds_of_listeners_share_one_reader(redis_url: str, prefix: st
         results = await asyncio.wait_for(asyncio.gather(*listeners), 90)
         assert all([e.id for e in events] == [2] for events in results)
         assert durable.waits == 0
+    finally:
+        await log.aclose()
+
+
+async def test_a_last_event_lost_from_the_stream_still_reaches_the_listener(
+    redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_streams, "DURABLE_CHECK_EVERY", 0.3)
+    durable = MemoryEventLog()
+    log = RedisStreamsEventLog(redis_url, durable=durable, prefix=prefix)
+    try:
+        await log.append("c1", "status_changed", {"status": "processing"})
+        waiter = asyncio.create_task(log.wait("c1", after=1, max_wait=300))
+        await asyncio.sleep(0.05)
+        await durable.append("c1", "completed", {"stats": {}})  # its XADD was lost; nothing follows
+        assert [e.id for e in await asyncio.wait_for(waiter, 30)] == [2]
     finally:
         await log.aclose()
