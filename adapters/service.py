@@ -25,7 +25,7 @@ from adapters.inprocess import DEFAULT_MAX_CONCURRENT_RUNS, InProcessRunQueue
 from adapters.settings import Settings
 from application.registry import BackendRegistry
 from application.service.agents import ManageAgents
-from application.service.conversations import ConversationLocks, ManageConversations
+from application.service.conversations import ManageConversations
 from application.service.execute_run import ExecuteRun
 from application.service.ghost import GhostRun
 from application.service.models import ManageModels
@@ -227,7 +227,6 @@ async def build_service(
         max_turns=max_turns,
     )
     handler_box.append(execute)
-    locks = ConversationLocks()
     reserved = tuple(BUILTIN_TOOL_NAMES)
     return Service(
         settings=settings,
@@ -255,11 +254,9 @@ async def build_service(
             conversations=db.conversations, messages=db.messages, events=events, queue=queue
         ),
         submit_tool_result=SubmitToolResult(
-            conversations=db.conversations, messages=db.messages, events=events, queue=queue, locks=locks
+            conversations=db.conversations, messages=db.messages, events=events, queue=queue
         ),
-        stop_run=StopRun(
-            conversations=db.conversations, messages=db.messages, events=events, queue=queue, locks=locks
-        ),
+        stop_run=StopRun(conversations=db.conversations, messages=db.messages, events=events, queue=queue),
         models=ManageModels(
             backends=backends,
             problem=lambda name: backend_problem(settings, name),

@@ -17,9 +17,11 @@ from domain.service import (
     ConversationRecord,
     ConversationStatus,
     Page,
+    RunEnd,
     RunJob,
     RunStats,
     StoredEvent,
+    ToolResultOutcome,
     User,
 )
 
@@ -252,6 +254,37 @@ class ConversationRepositoryPort(Protocol):
         or ``waiting_for_tool``). This is the database-level guard: two concurrent claims
         never both succeed.
         """
+        ...
+
+    async def record_tool_result(
+        self, conversation_id: str, call_id: str, result: Mapping[str, Any], *, resume_run_id: str
+    ) -> ToolResultOutcome:
+        """Atomically record ``result`` for the pending client tool call ``call_id``.
+
+        Nothing changes unless the conversation waits for tool results, ``call_id`` is one of its
+        pending calls and that call has no result yet (the outcome's status says which check
+        failed). When this result answers the last pending call, the same atomic write moves the
+        conversation to ``processing`` under ``resume_run_id`` (pending calls and results
+        cleared) and the outcome says ``resumed``: across processes, each call is recorded once
+        and exactly one result resumes the run; a concurrent `end_run` (a stop) and this resume
+        never both win.
+        """
+        ...
+
+    async def end_run(
+        self,
+        conversation_id: str,
+        run_id: str | None,
+        *,
+        status: ConversationStatus,
+        stats: RunStats,
+        error: str | None = None,
+        pending: tuple[ToolCall, ...] = (),
+    ) -> RunEnd | None:
+        """Atomically record that run ``run_id`` ended (or paused, ``waiting_for_tool`` with
+        ``pending`` calls): only while that run still owns the conversation (status
+        ``processing`` or ``waiting_for_tool`` with this run id), adding ``stats`` to the totals
+        and clearing the tool results. ``None`` (nothing changed) when it no longer owns it."""
         ...
 
     async def add_stats(self, conversation_id: str, stats: RunStats) -> None:

@@ -25,9 +25,12 @@ __all__ = [
     "ConversationStatus",
     "EventType",
     "Page",
+    "RunEnd",
     "RunJob",
     "RunStats",
     "StoredEvent",
+    "ToolResultOutcome",
+    "ToolResultStatus",
     "User",
 ]
 
@@ -129,6 +132,47 @@ class ConversationRecord:
     stats: RunStats = attrs.field(factory=RunStats)
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ToolResultStatus(enum.StrEnum):
+    """What became of a client tool result offered to the conversation's record."""
+
+    RECORDED = "recorded"
+    ALREADY_ANSWERED = "already_answered"
+    UNKNOWN_CALL = "unknown_call"
+    NOT_WAITING = "not_waiting"
+    NO_CONVERSATION = "no_conversation"
+
+
+@attrs.frozen(kw_only=True)
+class ToolResultOutcome:
+    """The answer of `ConversationRepositoryPort.record_tool_result`.
+
+    ``calls`` are the calls the run waits (or waited) for and ``results`` the answers recorded
+    so far, this one included when it was recorded. ``resumed`` is true for exactly one
+    caller: the one whose result answered the last call, and whose write moved the
+    conversation to ``processing`` under the new run id.
+    """
+
+    status: ToolResultStatus
+    conversation_status: ConversationStatus | None = None
+    calls: tuple[ToolCall, ...] = attrs.field(default=(), converter=_tool_calls)
+    results: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    resumed: bool = False
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The ids of the calls still unanswered."""
+        return tuple(call.id for call in self.calls if call.id not in self.results)
+
+
+@attrs.frozen(kw_only=True)
+class RunEnd:
+    """A run's end as `ConversationRepositoryPort.end_run` recorded it: the record just before
+    (its pending calls, its status) and just after (the new status, the stats' totals)."""
+
+    before: ConversationRecord
+    after: ConversationRecord
 
 
 @attrs.frozen(kw_only=True)

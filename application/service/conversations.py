@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -23,26 +20,9 @@ from domain.ports import (
 )
 from domain.service import ConversationRecord, ConversationStatus, Page
 
-__all__ = ["ConversationLocks", "ConversationView", "ManageConversations", "client_tools"]
+__all__ = ["ConversationView", "ManageConversations", "client_tools"]
 
 MAX_TURNS_LIMIT = 50
-
-
-class ConversationLocks:
-    """One asyncio lock per conversation, for the changes a database row alone cannot order
-    (tool results arriving together, a stop racing them). Process-local."""
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    @contextlib.asynccontextmanager
-    async def hold(self, conversation_id: str) -> AsyncIterator[None]:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conversation_id] = lock
-        async with lock:
-            yield
 
 
 @attrs.frozen(kw_only=True)

@@ -24,7 +24,6 @@ from application.registry import BackendRegistry
 from application.run_agent import RunAgent
 from application.service.agents import to_runtime_agent
 from application.service.client_tools import ClientToolRunner
-from application.service.clock import now
 from application.service.events import event_payload, stats_payload, tool_requests_payload
 from domain.events import (
     ResponseCompleted,
@@ -44,13 +43,22 @@ from domain.ports import (
 )
 from domain.service import ConversationRecord, ConversationStatus, EventType, RunJob, RunStats
 
-__all__ = ["ExecuteRun", "record_run_end"]
+__all__ = ["ExecuteRun", "announce_run_end", "record_run_end"]
 
 _TERMINAL: Mapping[RunStatus, tuple[ConversationStatus, EventType]] = {
     RunStatus.COMPLETED: (ConversationStatus.COMPLETED, EventType.COMPLETED),
     RunStatus.MAX_TURNS: (ConversationStatus.MAX_TURNS, EventType.MAX_TURNS),
     RunStatus.FAILED: (ConversationStatus.FAILED, EventType.FAILED),
     RunStatus.CANCELLED: (ConversationStatus.CANCELLED, EventType.CANCELLED),
+}
+
+
+_CLOSING_EVENT: Mapping[ConversationStatus, EventType] = {
+    ConversationStatus.COMPLETED: EventType.COMPLETED,
+    ConversationStatus.MAX_TURNS: EventType.MAX_TURNS,
+    ConversationStatus.FAILED: EventType.FAILED,
+    ConversationStatus.CANCELLED: EventType.CANCELLED,
+    ConversationStatus.WAITING_FOR_TOOL: EventType.TOOL_REQUEST,
 }
 
 
@@ -68,59 +76,45 @@ async def record_run_end(
     """Record how run ``run_id`` ended: the record first, then the event announcing it.
 
     Nothing is written (``False``) when the run no longer owns the conversation (someone
-    already recorded its end, or the conversation was deleted).
+    already recorded its end — a stop, a resume — or the conversation was deleted): the
+    repository's `end_run` decides that atomically, across processes.
     """
-    current = await conversations.get_any(conversation_id)
-    if current is None or not current.status.busy or current.run_id != run_id:
-        return False
-    # Only the run owning the conversation adds to its stats, so the record read just above plus
-    # this run's stats are the totals; `update` replaces the whole record, stats included.
-    totals = _sum(current.stats, stats)
-    if status is RunStatus.WAITING_FOR_TOOL:
-        await conversations.update(
-            attrs.evolve(
-                current,
-                status=ConversationStatus.WAITING_FOR_TOOL,
-                pending_tool_calls=pending,
-                tool_results={},
-                error=None,
-                stats=totals,
-                updated_at=now(),
-            )
-        )
-        await events.append(conversation_id, EventType.STATUS_CHANGED, {"status": "waiting_for_tool"})
-        await events.append(
-            conversation_id,
-            EventType.TOOL_REQUEST,
-            {"tool_requests": tool_requests_payload(pending), "stats": stats_payload(totals)},
-        )
-        return True
-    conversation_status, event_type = _TERMINAL[status]
-    await conversations.update(
-        attrs.evolve(
-            current,
-            status=conversation_status,
-            pending_tool_calls=(),
-            tool_results={},
-            error=error,
-            stats=totals,
-            updated_at=now(),
-        )
+    conversation_status = (
+        ConversationStatus.WAITING_FOR_TOOL if status is RunStatus.WAITING_FOR_TOOL else _TERMINAL[status][0]
     )
-    data: dict[str, Any] = {"status": conversation_status.value, "stats": stats_payload(totals)}
-    if error is not None:
-        data["error"] = error
-    await events.append(conversation_id, event_type, data)
+    ended = await conversations.end_run(
+        conversation_id,
+        run_id,
+        status=conversation_status,
+        stats=stats,
+        error=None if status is RunStatus.WAITING_FOR_TOOL else error,
+        pending=pending if status is RunStatus.WAITING_FOR_TOOL else (),
+    )
+    if ended is None:
+        return False
+    await announce_run_end(events, ended.after)
     return True
 
 
-def _sum(a: RunStats, b: RunStats) -> RunStats:
-    return RunStats(
-        turns=a.turns + b.turns,
-        prompt_tokens=a.prompt_tokens + b.prompt_tokens,
-        completion_tokens=a.completion_tokens + b.completion_tokens,
-        total_tokens=a.total_tokens + b.total_tokens,
-    )
+async def announce_run_end(events: EventLogPort, record: ConversationRecord) -> None:
+    """The events announcing the end (or pause) just recorded in ``record``."""
+    totals = record.stats
+    if record.status is ConversationStatus.WAITING_FOR_TOOL:
+        await events.append(record.id, EventType.STATUS_CHANGED, {"status": "waiting_for_tool"})
+        await events.append(
+            record.id,
+            EventType.TOOL_REQUEST,
+            {
+                "tool_requests": tool_requests_payload(record.pending_tool_calls),
+                "stats": stats_payload(totals),
+            },
+        )
+        return
+    event_type = next(event for status, event in _TERMINAL.values() if status is record.status)
+    data: dict[str, Any] = {"status": record.status.value, "stats": stats_payload(totals)}
+    if record.error is not None:
+        data["error"] = record.error
+    await events.append(record.id, event_type, data)
 
 
 @attrs.define
@@ -147,12 +141,12 @@ class ExecuteRun:
 
     async def __call__(self, job: RunJob) -> None:
         conversation = await self.conversations.get_any(job.conversation_id)
-        if (
-            conversation is None
-            or conversation.run_id != job.run_id
-            or conversation.status is not ConversationStatus.PROCESSING
-        ):
-            return  # stopped before it started, or a stale delivery
+        if conversation is None or conversation.run_id != job.run_id:
+            return  # a stale delivery
+        if conversation.status is not ConversationStatus.PROCESSING:
+            if job.attempt > 1:
+                await self._announce_recorded_end(conversation)
+            return  # stopped before it started, or already ended
         if job.attempt > 1:
             await self.events.append(job.conversation_id, EventType.RETRY, {"attempt": job.attempt})
             if await self._replay_saved_answer(job):
@@ -210,6 +204,30 @@ class ExecuteRun:
             await self._end(job, ended.status, stats, error, ended.pending_tool_calls)
         finally:
             await outbox.aclose()
+
+    async def _announce_recorded_end(self, conversation: ConversationRecord) -> None:
+        """A redelivered run whose previous delivery recorded the end, then died before the event
+        announcing it: write that event now, so every run has its one closing event."""
+        status = conversation.status
+        closing = _CLOSING_EVENT.get(status)
+        if closing is None:
+            return
+        events = await self.events.read(conversation.id)
+        if events and events[-1].type == closing:
+            return
+        stats = stats_payload(conversation.stats)
+        if status is ConversationStatus.WAITING_FOR_TOOL:
+            await self.events.append(conversation.id, EventType.STATUS_CHANGED, {"status": status.value})
+            await self.events.append(
+                conversation.id,
+                EventType.TOOL_REQUEST,
+                {"tool_requests": tool_requests_payload(conversation.pending_tool_calls), "stats": stats},
+            )
+            return
+        data: dict[str, Any] = {"status": status.value, "stats": stats}
+        if conversation.error is not None:
+            data["error"] = conversation.error
+        await self.events.append(conversation.id, closing, data)
 
     async def _replay_saved_answer(self, job: RunJob) -> bool:
         """A redelivered run whose previous delivery saved the final reply, then died before

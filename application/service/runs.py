@@ -15,14 +15,20 @@ import attrs
 
 from application.agent_run import CANCELLED_RESULT
 from application.service.clock import new_id, now
-from application.service.conversations import ConversationLocks
 from application.service.errors import ConflictError, NotFoundError, ValidationFailedError
-from application.service.execute_run import record_run_end
+from application.service.execute_run import announce_run_end, record_run_end
 from domain.errors import QueueUnavailableError
 from domain.events import RunStatus
 from domain.messages import ChatMessage, ImageInput, ToolCall
 from domain.ports import ConversationRepositoryPort, ConversationStorePort, EventLogPort, RunQueuePort
-from domain.service import ConversationRecord, ConversationStatus, EventType, RunJob, RunStats
+from domain.service import (
+    ConversationRecord,
+    ConversationStatus,
+    EventType,
+    RunJob,
+    RunStats,
+    ToolResultStatus,
+)
 
 __all__ = ["RunStarted", "SendMessage", "StopRun", "SubmitToolResult", "ToolResultAccepted"]
 
@@ -141,13 +147,17 @@ def _image(value: str, index: int, errors: dict[str, list[str]]) -> ImageInput |
 
 @attrs.define
 class SubmitToolResult:
-    """Save a client tool's result; once every call of the paused reply is answered, resume the run."""
+    """Save a client tool's result; once every call of the paused reply is answered, resume the run.
+
+    The repository records the result and, for the last one, the move to ``processing`` in one
+    atomic write: with several API processes, each call is answered once and exactly one result
+    resumes the run (a stop racing it either wins or sees the resumed run).
+    """
 
     conversations: ConversationRepositoryPort
     messages: ConversationStorePort
     events: EventLogPort
     queue: RunQueuePort
-    locks: ConversationLocks
 
     async def __call__(
         self,
@@ -164,44 +174,45 @@ class SubmitToolResult:
         ConflictError: nothing waits for tool results, or this call was already answered.
         ValidationFailedError: ``call_id`` is not one of the calls the run waits for.
         """
-        async with self.locks.hold(conversation_id):
-            record = await self.conversations.get(owner_id, conversation_id)
-            if record is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
-            if record.status is not ConversationStatus.WAITING_FOR_TOOL:
-                raise ConflictError(
-                    f"the conversation is not waiting for tool results (its status is {record.status.value})"
-                )
-            waiting = [call.id for call in record.pending_tool_calls]
-            if call_id not in waiting:
-                raise ValidationFailedError(
-                    {"call_id": [f"no pending tool call has this id; pending: {', '.join(waiting)}"]}
-                )
-            if call_id in record.tool_results:
-                raise ConflictError(f"the tool call {call_id!r} was already answered")
-            results: dict[str, Any] = {
-                **record.tool_results,
-                call_id: {"success": success, "output": output, "error": error},
-            }
-            remaining = tuple(call for call in waiting if call not in results)
-            if remaining:
-                await self.conversations.update(attrs.evolve(record, tool_results=results, updated_at=now()))
-                return ToolResultAccepted(conversation_id=conversation_id, pending=remaining)
-            for call in record.pending_tool_calls:
-                await self.messages.append(conversation_id, _result_message(call, results[call.id]))
-            run_id = new_id()
-            resumed = attrs.evolve(
-                record,
-                status=ConversationStatus.PROCESSING,
-                run_id=run_id,
-                pending_tool_calls=(),
-                tool_results={},
-                error=None,
-                updated_at=now(),
+        record = await self.conversations.get(owner_id, conversation_id)
+        if record is None:
+            raise NotFoundError(f"no conversation {conversation_id!r}")
+        run_id = new_id()
+        outcome = await self.conversations.record_tool_result(
+            conversation_id,
+            call_id,
+            {"success": success, "output": output, "error": error},
+            resume_run_id=run_id,
+        )
+        if outcome.status is ToolResultStatus.NO_CONVERSATION:
+            raise NotFoundError(f"no conversation {conversation_id!r}")
+        if outcome.status is ToolResultStatus.NOT_WAITING:
+            status = outcome.conversation_status or record.status
+            raise ConflictError(
+                f"the conversation is not waiting for tool results (its status is {status.value})"
             )
-            await self.conversations.update(resumed)
-            run = await _start(self.conversations, self.events, self.queue, resumed, run_id, resume=True)
-            return ToolResultAccepted(conversation_id=conversation_id, pending=(), run=run)
+        if outcome.status is ToolResultStatus.UNKNOWN_CALL:
+            waiting = ", ".join(call.id for call in outcome.calls)
+            raise ValidationFailedError(
+                {"call_id": [f"no pending tool call has this id; pending: {waiting}"]}
+            )
+        if outcome.status is ToolResultStatus.ALREADY_ANSWERED:
+            raise ConflictError(f"the tool call {call_id!r} was already answered")
+        if not outcome.resumed:
+            return ToolResultAccepted(conversation_id=conversation_id, pending=outcome.pending)
+        for call in outcome.calls:
+            await self.messages.append(conversation_id, _result_message(call, outcome.results[call.id]))
+        resumed = attrs.evolve(
+            record,
+            status=ConversationStatus.PROCESSING,
+            run_id=run_id,
+            pending_tool_calls=(),
+            tool_results={},
+            error=None,
+            updated_at=now(),
+        )
+        run = await _start(self.conversations, self.events, self.queue, resumed, run_id, resume=True)
+        return ToolResultAccepted(conversation_id=conversation_id, pending=(), run=run)
 
 
 def _result_message(call: ToolCall, result: Any) -> ChatMessage:
@@ -221,35 +232,40 @@ class StopRun:
     messages: ConversationStorePort
     events: EventLogPort
     queue: RunQueuePort
-    locks: ConversationLocks
 
     async def __call__(self, owner_id: str, conversation_id: str) -> ConversationStatus:
         """Raises:
         NotFoundError: no such conversation for this owner.
         ConflictError: no run is in progress or waiting.
         """
-        record = await self.conversations.get(owner_id, conversation_id)
-        if record is None:
+        current = await self.conversations.get(owner_id, conversation_id)
+        if current is None:
             raise NotFoundError(f"no conversation {conversation_id!r}")
-        if not record.status.busy:
+        if not current.status.busy:
             raise ConflictError("the conversation is not running")
-        if record.status is ConversationStatus.PROCESSING:
-            await self.queue.cancel(conversation_id)
-        async with self.locks.hold(conversation_id):
-            current = await self.conversations.get_any(conversation_id)
-            if current is not None and current.status.busy and current.run_id == record.run_id:
-                # Nobody recorded the end: the run waits for the client, was still queued, or
-                # executes elsewhere. Answer the calls it waited for, then record it.
-                for call in current.pending_tool_calls:
+        # A tool result may resume the paused run (a new run id) while this stops it: the
+        # repository's atomic `end_run` lets only one of them win; when the resume won, stop
+        # the resumed run instead.
+        for _ in range(_STOP_ATTEMPTS):
+            if current.status is ConversationStatus.PROCESSING:
+                await self.queue.cancel(conversation_id)
+            # Nobody recorded the end yet: the run waits for the client, was still queued, or
+            # executes elsewhere. Record it, answer the calls it waited for, then announce it.
+            ended = await self.conversations.end_run(
+                conversation_id, current.run_id, status=ConversationStatus.CANCELLED, stats=RunStats()
+            )
+            if ended is not None:
+                for call in ended.before.pending_tool_calls:
                     await self.messages.append(
                         conversation_id, ChatMessage.tool(call, CANCELLED_RESULT, is_error=True)
                     )
-                await record_run_end(
-                    self.conversations,
-                    self.events,
-                    conversation_id,
-                    current.run_id,
-                    RunStatus.CANCELLED,
-                    stats=RunStats(),
-                )
+                await announce_run_end(self.events, ended.after)
+                break
+            latest = await self.conversations.get_any(conversation_id)
+            if latest is None or not latest.status.busy or latest.run_id == current.run_id:
+                break
+            current = latest
         return ConversationStatus.CANCELLED
+
+
+_STOP_ATTEMPTS = 3

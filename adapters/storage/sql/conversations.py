@@ -2,12 +2,17 @@
 
 `claim` is a single conditional ``UPDATE … WHERE status NOT IN ('processing',
 'waiting_for_tool')`` whose row count says who won; both databases make it atomic, across
-connections and processes. The messages of a conversation live in `SQLConversationStore`
-and its events in `SQLEventLog`; deleting the record deletes them in the same transaction.
+connections and processes. `record_tool_result` and `end_run` read the row and write it back in
+one write transaction that holds the row: ``SELECT … FOR UPDATE`` on PostgreSQL, the database
+write lock (``BEGIN IMMEDIATE``) on SQLite; so tool results, the resume they trigger and a
+run's end (a stop) are serialized per conversation across processes. The messages of a
+conversation live in `SQLConversationStore` and its events in `SQLEventLog`; deleting the
+record deletes them in the same transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -20,7 +25,15 @@ from adapters.storage.sql.models import ConversationRow
 from adapters.storage.sql.repositories import _check_page, _delete_conversation_data, _json
 from domain.errors import StorageError
 from domain.messages import ToolCall, ToolDefinition
-from domain.service import ConversationRecord, ConversationStatus, Page, RunStats
+from domain.service import (
+    ConversationRecord,
+    ConversationStatus,
+    Page,
+    RunEnd,
+    RunStats,
+    ToolResultOutcome,
+    ToolResultStatus,
+)
 
 __all__ = ["SQLConversationRepository"]
 
@@ -124,6 +137,102 @@ class SQLConversationRepository:
             return result.rowcount == 1
 
     @shielded
+    async def record_tool_result(
+        self, conversation_id: str, call_id: str, result: Mapping[str, Any], *, resume_run_id: str
+    ) -> ToolResultOutcome:
+        async with self._sql.transaction("record a tool result", write=True) as connection:
+            record = await _locked(connection, conversation_id)
+            if record is None:
+                return ToolResultOutcome(status=ToolResultStatus.NO_CONVERSATION)
+            refused = None
+            if record.status is not ConversationStatus.WAITING_FOR_TOOL:
+                refused = ToolResultStatus.NOT_WAITING
+            elif call_id not in {call.id for call in record.pending_tool_calls}:
+                refused = ToolResultStatus.UNKNOWN_CALL
+            elif call_id in record.tool_results:
+                refused = ToolResultStatus.ALREADY_ANSWERED
+            if refused is not None:
+                return ToolResultOutcome(
+                    status=refused,
+                    conversation_status=record.status,
+                    calls=record.pending_tool_calls,
+                    results=record.tool_results,
+                )
+            results = {**_json(record.tool_results), call_id: _json(result)}
+            resumed = all(call.id in results for call in record.pending_tool_calls)
+            values: dict[str, Any] = {"tool_results": results, "updated_at": utc_now()}
+            if resumed:
+                values.update(
+                    status=ConversationStatus.PROCESSING.value,
+                    run_id=resume_run_id,
+                    pending_tool_calls=[],
+                    tool_results={},
+                    error=None,
+                )
+            await connection.execute(
+                sa.update(ConversationRow).where(ConversationRow.id == conversation_id).values(**values)
+            )
+        return ToolResultOutcome(
+            status=ToolResultStatus.RECORDED,
+            conversation_status=ConversationStatus.PROCESSING if resumed else record.status,
+            calls=record.pending_tool_calls,
+            results=results,
+            resumed=resumed,
+        )
+
+    @shielded
+    async def end_run(
+        self,
+        conversation_id: str,
+        run_id: str | None,
+        *,
+        status: ConversationStatus,
+        stats: RunStats,
+        error: str | None = None,
+        pending: tuple[ToolCall, ...] = (),
+    ) -> RunEnd | None:
+        async with self._sql.transaction("record the end of a run", write=True) as connection:
+            before = await _locked(connection, conversation_id)
+            if before is None or not before.status.busy or before.run_id != run_id:
+                return None
+            after = attrs.evolve(
+                before,
+                status=status,
+                pending_tool_calls=pending,
+                tool_results={},
+                error=error,
+                stats=RunStats(
+                    turns=before.stats.turns + stats.turns,
+                    prompt_tokens=before.stats.prompt_tokens + stats.prompt_tokens,
+                    completion_tokens=before.stats.completion_tokens + stats.completion_tokens,
+                    total_tokens=before.stats.total_tokens + stats.total_tokens,
+                ),
+                updated_at=utc_now(),
+            )
+            values = _conversation_values(after)
+            await connection.execute(
+                sa.update(ConversationRow)
+                .where(ConversationRow.id == conversation_id)
+                .values(
+                    **{
+                        key: values[key]
+                        for key in (
+                            "status",
+                            "pending_tool_calls",
+                            "tool_results",
+                            "error",
+                            "turns",
+                            "prompt_tokens",
+                            "completion_tokens",
+                            "total_tokens",
+                            "updated_at",
+                        )
+                    }
+                )
+            )
+        return RunEnd(before=before, after=_conversation_as_stored(after))
+
+    @shielded
     async def add_stats(self, conversation_id: str, stats: RunStats) -> None:
         async with self._sql.transaction("add run statistics", write=True) as connection:
             await connection.execute(
@@ -160,6 +269,17 @@ class SQLConversationRepository:
                 .values(status=ConversationStatus.FAILED.value, error=error, updated_at=utc_now())
             )
             return int(result.rowcount)
+
+
+async def _locked(connection: Any, conversation_id: str) -> ConversationRecord | None:
+    """The record, its row held until the transaction ends (``FOR UPDATE``; SQLite's write
+    transaction already holds the whole database)."""
+    row = (
+        await connection.execute(
+            sa.select(ConversationRow).where(ConversationRow.id == conversation_id).with_for_update()
+        )
+    ).first()
+    return None if row is None else _conversation(row)
 
 
 def _conversation_values(conversation: ConversationRecord) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The `ConversationRepositoryPort` contract, on the SQL adapter over SQLite and PostgreSQL.
 
-`claim` is the one-run-per-conversation guard: many concurrent claims, one winner.
+`claim` is the one-run-per-conversation guard: many concurrent claims, one winner. Tool results
+and a run's end are atomic too: across two engines each call is answered once, exactly one
+result resumes the run, and a stop racing the last result either wins or loses whole.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 from adapters.storage.sql import Database
 from domain.messages import ChatMessage, ToolCall, ToolDefinition
 from domain.ports import ConversationRepositoryPort
-from domain.service import AgentRecord, ConversationRecord, ConversationStatus, RunStats
+from domain.service import AgentRecord, ConversationRecord, ConversationStatus, RunStats, ToolResultStatus
 from tests.adapters.storage.conftest import TEST_CONNECTIONS
 
 pytestmark = pytest.mark.anyio
@@ -229,3 +231,126 @@ async def test_delete_removes_the_record_its_messages_and_events(database: Datab
     assert tuple(await database.messages.load(made.id)) == ()
     assert tuple(await database.events.read(made.id)) == ()
     assert await database.conversations.delete(world.ada, made.id) is False
+
+
+CALLS = (ToolCall(id="c1", name="get_location"), ToolCall(id="c2", name="get_location"))
+
+
+async def waiting_conversation(conversations: ConversationRepositoryPort, world: World) -> ConversationRecord:
+    made = await conversations.add(conversation(world.ada, world.agent))
+    assert await conversations.claim(made.id, "run-1")
+    ended = await conversations.end_run(
+        made.id,
+        "run-1",
+        status=ConversationStatus.WAITING_FOR_TOOL,
+        stats=RunStats(turns=1, total_tokens=3),
+        pending=CALLS,
+    )
+    assert ended is not None
+    assert ended.after.pending_tool_calls == CALLS
+    return ended.after
+
+
+async def test_tool_results_are_recorded_once_and_the_last_one_resumes(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    made = await waiting_conversation(conversations, world)
+    first = await conversations.record_tool_result(made.id, "c1", {"success": True}, resume_run_id="run-2")
+    assert (first.status, first.resumed, first.pending) == (ToolResultStatus.RECORDED, False, ("c2",))
+    again = await conversations.record_tool_result(made.id, "c1", {"success": False}, resume_run_id="run-2")
+    assert again.status is ToolResultStatus.ALREADY_ANSWERED
+    unknown = await conversations.record_tool_result(made.id, "c9", {}, resume_run_id="run-2")
+    assert (unknown.status, unknown.pending) == (ToolResultStatus.UNKNOWN_CALL, ("c2",))
+    stored = await conversations.get_any(made.id)
+    assert stored is not None
+    assert stored.status is ConversationStatus.WAITING_FOR_TOOL
+    assert dict(stored.tool_results) == {"c1": {"success": True}}
+    last = await conversations.record_tool_result(made.id, "c2", {"output": "Paris"}, resume_run_id="run-2")
+    assert (last.status, last.resumed, last.calls) == (ToolResultStatus.RECORDED, True, CALLS)
+    assert dict(last.results) == {"c1": {"success": True}, "c2": {"output": "Paris"}}
+    resumed = await conversations.get_any(made.id)
+    assert resumed is not None
+    assert (resumed.status, resumed.run_id) == (ConversationStatus.PROCESSING, "run-2")
+    assert (resumed.pending_tool_calls, dict(resumed.tool_results)) == ((), {})
+    late = await conversations.record_tool_result(made.id, "c2", {}, resume_run_id="run-3")
+    assert late.status is ToolResultStatus.NOT_WAITING
+    assert late.conversation_status is ConversationStatus.PROCESSING
+    missing = await conversations.record_tool_result("no-such", "c1", {}, resume_run_id="run-3")
+    assert missing.status is ToolResultStatus.NO_CONVERSATION
+
+
+async def test_end_run_only_for_the_run_owning_the_conversation(
+    conversations: ConversationRepositoryPort, world: World
+) -> None:
+    made = await waiting_conversation(conversations, world)
+    cancelled = ConversationStatus.CANCELLED
+    assert await conversations.end_run(made.id, "run-0", status=cancelled, stats=RunStats()) is None
+    ended = await conversations.end_run(
+        made.id, "run-1", status=ConversationStatus.COMPLETED, stats=RunStats(turns=2, total_tokens=4)
+    )
+    assert ended is not None
+    assert ended.before.status is ConversationStatus.WAITING_FOR_TOOL
+    assert ended.before.pending_tool_calls == CALLS
+    assert (ended.after.status, ended.after.pending_tool_calls) == (ConversationStatus.COMPLETED, ())
+    assert ended.after.stats == RunStats(turns=3, total_tokens=7)
+    stored = await conversations.get_any(made.id)
+    assert stored == ended.after
+    assert await conversations.end_run(made.id, "run-1", status=cancelled, stats=RunStats()) is None
+
+
+async def test_concurrent_tool_results_across_databases_record_each_call_once_and_resume_once(
+    database: Database, world: World
+) -> None:
+    """Two API processes (separate engines and pools) get the same results many times at once."""
+    made = await waiting_conversation(database.conversations, world)
+    other = Database(database.url, schema=database.sql.schema, max_connections=TEST_CONNECTIONS)
+    try:
+        outcomes = await asyncio.gather(
+            *(
+                (database if n % 2 else other).conversations.record_tool_result(
+                    made.id, CALLS[n % 2].id, {"by": n}, resume_run_id=f"run-{n}"
+                )
+                for n in range(24)
+            )
+        )
+    finally:
+        await other.aclose()
+    recorded = [n for n, outcome in enumerate(outcomes) if outcome.status is ToolResultStatus.RECORDED]
+    assert sorted(CALLS[n % 2].id for n in recorded) == ["c1", "c2"]
+    assert {outcomes[n].status for n in set(range(24)) - set(recorded)} <= {
+        ToolResultStatus.ALREADY_ANSWERED,
+        ToolResultStatus.NOT_WAITING,
+    }
+    resumers = [n for n, outcome in enumerate(outcomes) if outcome.resumed]
+    assert len(resumers) == 1
+    winner = outcomes[resumers[0]]
+    assert {call: result["by"] for call, result in winner.results.items()} == {
+        CALLS[n % 2].id: n for n in recorded
+    }
+    stored = await database.conversations.get_any(made.id)
+    assert stored is not None
+    assert (stored.status, stored.run_id) == (ConversationStatus.PROCESSING, f"run-{resumers[0]}")
+
+
+async def test_a_stop_racing_the_last_tool_result_lets_exactly_one_win(
+    database: Database, world: World
+) -> None:
+    other = Database(database.url, schema=database.sql.schema, max_connections=TEST_CONNECTIONS)
+    try:
+        for round in range(6):
+            made = await waiting_conversation(database.conversations, world)
+            await database.conversations.record_tool_result(made.id, "c1", {}, resume_run_id="unused")
+            stores = (database, other) if round % 2 else (other, database)
+            outcome, ended = await asyncio.gather(
+                stores[0].conversations.record_tool_result(made.id, "c2", {}, resume_run_id="run-2"),
+                stores[1].conversations.end_run(
+                    made.id, "run-1", status=ConversationStatus.CANCELLED, stats=RunStats()
+                ),
+            )
+            assert outcome.resumed != (ended is not None)
+            stored = await database.conversations.get_any(made.id)
+            assert stored is not None
+            expected = ConversationStatus.PROCESSING if outcome.resumed else ConversationStatus.CANCELLED
+            assert stored.status is expected
+    finally:
+        await other.aclose()
