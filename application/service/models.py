@@ -166,6 +166,7 @@ class ManageModels:
         self._pulls[pull_id] = pull
 
         def progress(report: ModelPullProgress) -> None:
+            percentage = report.percentage
             pull.add(
                 "progress",
                 {
@@ -173,7 +174,7 @@ class ManageModels:
                     "digest": report.digest,
                     "total": report.total,
                     "completed": report.completed,
-                    "percentage": report.percentage,
+                    "percentage": None if percentage is None else round(percentage, 2),
                 },
             )
 

@@ -32,6 +32,9 @@ async def test_pull_streams_progress_then_show_and_delete(tmp_path: Path) -> Non
             progress = [e.data for e in events if e.type == "progress"]
             assert progress
             assert set(progress[0]) == {"status", "digest", "total", "completed", "percentage"}
+            percentages = [p["percentage"] for p in progress if p["percentage"] is not None]
+            assert percentages
+            assert all(p == round(p, 2) for p in percentages)  # two decimals, as the original gives
             other = await api.register(email="eve@example.com", name="Eve")
             assert (await api.client.get(body["stream_url"], headers=api.auth(other))).status_code == 404
 
@@ -62,3 +65,19 @@ async def test_listing_models_of_an_unreachable_backend_is_502_with_advice(tmp_p
         message = response.json()["message"]
         assert "\n" not in message
         assert "ollama" in message.lower()
+
+
+async def test_a_model_name_with_slash_colon_and_dot_is_one_path(tmp_path: Path) -> None:
+    async with FakeOllamaServer() as ollama:
+        async for api in make_api(tmp_path, {"OLLAMA_BASE_URL": ollama.url}):
+            api.token = await api.register()
+            model = "library/qwen2.5:0.5b"
+            started = await api.request("POST", "/ai-backends/ollama/models/pull", json={"model": model})
+            events = parse_sse((await api.client.get(started.json()["stream_url"], headers=api.auth())).text)
+            assert events[-1].type == "completed", events[-1]
+            shown = await api.request("GET", f"/ai-backends/ollama/models/{model}")
+            assert shown.status_code == 200, shown.text
+            assert shown.json()["name"] == model
+            assert (await api.request("DELETE", f"/ai-backends/ollama/models/{model}")).status_code == 204
+            assert (await api.request("GET", f"/ai-backends/ollama/models/{model}")).status_code == 404
+            assert (await api.request("DELETE", f"/ai-backends/ollama/models/{model}")).status_code == 404
