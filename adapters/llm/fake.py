@@ -66,7 +66,7 @@ from adapters.llm.fake_steps import (
     register_wire,
     wire_for,
 )
-from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse
 from domain.events import StreamEvent
 from domain.messages import AIResponse, Usage
 from domain.model_config import AIModel, Capabilities, DriverProfile, NormalizedModelConfig

@@ -17,7 +17,7 @@ from typing import Any, TypeAlias
 import attrs
 import httpx
 
-from adapters.llm.scripted_server import ScriptedResponse
+from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.errors import LLMError
 from domain.messages import AIResponse
 from domain.model_config import NormalizedModelConfig

@@ -6,7 +6,7 @@ reads the ``ANTHROPIC_*`` variables; `AnthropicLLM` does the I/O on the shared e
 `adapters.llm.SPECS`).
 """
 
-from adapters.llm.anthropic.client import AnthropicLLM
+from adapters.llm.anthropic.llm import AnthropicLLM
 from adapters.llm.anthropic.profile import PROFILE
 from adapters.llm.anthropic.settings import AnthropicSettings
 from adapters.llm.spec import BackendSpec

@@ -21,10 +21,10 @@ from adapters.llm import fake_steps
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.anthropic import wire
-from adapters.llm.anthropic.client import AnthropicLLM
+from adapters.llm.anthropic.llm import AnthropicLLM
 from adapters.llm.anthropic.response import STATUS_TYPES
 from adapters.llm.anthropic.settings import AnthropicSettings
-from adapters.llm.scripted_server import ScriptedResponse
+from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.messages import AIResponse
 
 __all__ = ["anthropic_tool_ids", "render_anthropic_step"]

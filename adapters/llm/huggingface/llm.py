@@ -25,7 +25,7 @@ from adapters.llm.huggingface.settings import (
     shown_url,
 )
 from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
-from adapters.llm.openai_compatible.client import MODELS_PATH
+from adapters.llm.openai_compatible.llm import MODELS_PATH
 from domain.errors import LLMError
 from domain.model_config import AIModel, NormalizedModelConfig
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from adapters.llm.spec import BackendSpec
 
-from .client import OllamaLLM
+from .llm import OllamaLLM
 from .manager import OllamaModelManager
 from .profile import PROFILE
 from .settings import OllamaSettings

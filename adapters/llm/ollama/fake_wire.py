@@ -19,7 +19,7 @@ import attrs
 
 from adapters.llm import fake_steps
 from adapters.llm._ndjson import render_ndjson
-from adapters.llm.scripted_server import ScriptedResponse
+from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.errors import (
     ContextLengthExceededError,
     LLMError,
@@ -30,7 +30,7 @@ from domain.errors import (
 from domain.messages import AIResponse
 
 from . import wire
-from .client import OllamaLLM
+from .llm import OllamaLLM
 from .settings import OllamaSettings
 
 __all__ = ["OLLAMA_FAKE_WIRE", "ollama_tool_ids", "render_ollama_step"]

@@ -30,7 +30,7 @@ from adapters.llm._http import StatusFailure
 from adapters.llm.openai.profile import PROFILE
 from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
 from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
-from adapters.llm.openai_compatible.client import MODELS_PATH
+from adapters.llm.openai_compatible.llm import MODELS_PATH
 from domain.errors import LLMError, PermissionDeniedError
 from domain.model_config import AIModel, NormalizedModelConfig
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
+    from adapters.llm.openai_compatible.llm import OpenAICompatibleLLM
 
 __all__ = ["OpenAICompatibleLLM"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "OpenAICompatibleLLM":
-        from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
+        from adapters.llm.openai_compatible.llm import OpenAICompatibleLLM
 
         return OpenAICompatibleLLM
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

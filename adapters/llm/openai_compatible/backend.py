@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Self
 import httpx
 
 from adapters.llm._http import Clocks, RetryPolicy
-from adapters.llm.openai_compatible.client import CompatibleSettings, OpenAICompatibleLLM
+from adapters.llm.openai_compatible.llm import CompatibleSettings, OpenAICompatibleLLM
 from domain.model_config import NormalizedModelConfig
 
 __all__ = ["OpenAICompatibleBackend"]

@@ -16,7 +16,7 @@ from adapters.llm import fake_steps
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.openai_compatible import wire as openai_wire
-from adapters.llm.scripted_server import ScriptedResponse
+from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.messages import AIResponse
 
 __all__ = ["openai_tool_ids", "render_openai_step"]
@@ -102,7 +102,7 @@ def openai_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _openai_adapter(options: fake_steps.FakeAdapterOptions) -> Any:
-    from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
+    from adapters.llm.openai_compatible.llm import OpenAICompatibleLLM
 
     return OpenAICompatibleLLM(
         base_url="http://fake.invalid/v1",

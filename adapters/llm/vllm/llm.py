@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
-from adapters.llm.openai_compatible.client import MODELS_PATH
+from adapters.llm.openai_compatible.llm import MODELS_PATH
 from adapters.llm.vllm.settings import DEFAULT_MODEL, VLLMSettings
 from domain.errors import StreamError
 from domain.model_config import AIModel, DriverProfile, unsupported_settings

@@ -21,7 +21,7 @@ from adapters.llm._http import Clocks
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings, wire
 from adapters.llm.fake import FakeLLM, MidStreamError
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import (
     AuthenticationError,
     ConfigError,

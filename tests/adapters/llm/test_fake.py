@@ -23,7 +23,7 @@ from adapters.llm.fake import (
     wire_for,
 )
 from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import (
     ContextLengthExceededError,
     InvalidRequestError,

@@ -22,8 +22,8 @@ from adapters.llm.anthropic import AnthropicLLM, AnthropicSettings
 from adapters.llm.huggingface import HuggingFaceLLM, HuggingFaceSettings
 from adapters.llm.ollama import OllamaLLM, OllamaSettings
 from adapters.llm.openai import OpenAILLM, OpenAISettings
-from adapters.llm.openai_compatible.client import OpenAICompatibleLLM
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.openai_compatible.llm import OpenAICompatibleLLM
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import ConfigError, LLMError, StreamError, TruncatedStreamError
 from domain.messages import ChatMessage
 from domain.model_config import NormalizedModelConfig

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.llm._http import Clocks, HeldError, HTTPEngine, RetryPolicy, build_client, map_http_errors
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import (
     AuthenticationError,
     ConfigError,

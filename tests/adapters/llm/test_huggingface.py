@@ -17,7 +17,7 @@ from adapters.llm._http import Clocks
 from adapters.llm.fake import HTTPFailure, ScriptedTransport, script_handler
 from adapters.llm.huggingface import CURATED_MODELS, HuggingFaceLLM, HuggingFaceSettings, route_model
 from adapters.llm.openai_compatible import wire
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from adapters.serialization import from_json_dict, to_json_dict
 from domain.errors import (
     AuthenticationError,

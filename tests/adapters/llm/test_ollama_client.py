@@ -21,8 +21,8 @@ import pytest
 
 from adapters.llm._ndjson import render_ndjson
 from adapters.llm.ollama import OllamaLLM, OllamaSettings, wire
-from adapters.llm.ollama.client import MAX_IMAGE_BYTES
-from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
+from adapters.llm.ollama.llm import MAX_IMAGE_BYTES
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from domain.errors import (
     ConfigError,
     InvalidRequestError,

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.llm._ndjson import render_ndjson
 from adapters.llm.ollama import OllamaModelManager, OllamaSettings, wire
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from domain.errors import ModelNotFoundError, ProviderError, TruncatedStreamError, UnreachableError
 from domain.model_config import ModelPullProgress
 from domain.ports import ModelManagementPort
@@ -175,7 +175,7 @@ async def test_an_unreachable_server_says_to_start_ollama() -> None:
 
 
 async def test_against_the_fake_ollama_a_pull_installs_what_list_show_and_delete_then_see() -> None:
-    from adapters.llm.ollama.fake_server import FakeOllamaServer
+    from adapters.llm.testing.ollama_server import FakeOllamaServer
 
     async with FakeOllamaServer() as server:
         seen: list[ModelPullProgress] = []

@@ -1,0 +1,11 @@
+"""Loopback stand-ins for model servers, for tests, the bench and ``cw serve --demo``.
+
+- `scripted_server`: `ScriptedServer`, a real HTTP server on 127.0.0.1 answering each request
+  with the next scripted reply (`ScriptedResponse`), and recording what it was sent
+  (`RecordedRequest`); the fake backend's transport serves the same `ScriptedResponse` values.
+- `ollama_server`: `FakeOllamaServer`, a loopback Ollama (chat, tags, show, pull, delete) on
+  top of `ScriptedServer`.
+
+The old paths ``adapters.llm.scripted_server`` and ``adapters.llm.ollama.fake_server`` re-export
+these for the many places outside ``adapters/llm`` that import them.
+"""
