@@ -3,10 +3,11 @@ never saves a message twice, and tells listeners with a ``retry`` event."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from domain.messages import AIResponse, ChatMessage
-from domain.service import RunJob
+from domain.service import ConversationStatus, RunJob, RunStats
 from tests.adapters.http_api.conftest import Api
 
 pytestmark = pytest.mark.anyio
@@ -62,3 +63,26 @@ async def test_a_run_that_died_before_the_answer_asks_the_model_once_more(api: A
         ("user", "hello"),
         ("assistant", "Fresh answer"),
     ]
+
+
+async def test_an_end_recorded_without_its_event_is_announced_once(api: Api) -> None:
+    agent = await api.agent()
+    conversation = (await api.conversation(agent["id"]))["id"]
+    user = (await api.request("GET", "/auth/user")).json()
+    db = api.service.db
+    await db.messages.append(conversation, ChatMessage.user("hello"))
+    await db.messages.append(conversation, ChatMessage.assistant("Hi"))
+    assert await db.conversations.claim(conversation, "run-2")
+    await db.events.append(conversation, "status_changed", {"status": "processing"})
+    # The first delivery recorded the end, then died before the event announcing it.
+    assert await db.conversations.end_run(
+        conversation, "run-2", status=ConversationStatus.COMPLETED, stats=RunStats()
+    )
+    job = RunJob(run_id="run-2", conversation_id=conversation, owner_id=user["id"], attempt=2)
+
+    await api.service.run_handler(job)
+    await api.service.run_handler(attrs.evolve(job, attempt=3))  # another late delivery
+
+    events = await api.stream(conversation)
+    assert [e.type for e in events] == ["status_changed", "completed"]
+    assert events[-1].data["status"] == "completed"
