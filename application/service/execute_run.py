@@ -128,7 +128,8 @@ class ExecuteRun:
         events: where every event of the run is written.
         backends: resolves the agent's backend.
         tools: the server's builtin tools (``None``: no workspace configured).
-        max_turns: the model calls a run may make unless the conversation says otherwise.
+        max_turns: the model calls a run may make unless the conversation says otherwise; the
+            bound is for the whole run, across its pauses for client tool results.
     """
 
     conversations: ConversationRepositoryPort
@@ -155,14 +156,16 @@ class ExecuteRun:
         if agent is None:
             await self._end(job, RunStatus.FAILED, RunStats(), "the conversation's agent no longer exists")
             return
+        budget = _max_turns(conversation, self.max_turns)
+        if job.resume or job.attempt > 1:
+            # max_turns bounds the whole run, across its pauses for client tools (and redeliveries).
+            budget -= await self._turns_taken(job.conversation_id)
+            if budget < 1:
+                await self._end(job, RunStatus.MAX_TURNS, RunStats(), None)
+                return
         client = tuple(conversation.client_tool_schemas)
         runner = ClientToolRunner(self.tools, client)
-        run_agent = RunAgent(
-            backends=self.backends,
-            store=self.messages,
-            tools=runner,
-            max_turns=_max_turns(conversation, self.max_turns),
-        )
+        run_agent = RunAgent(backends=self.backends, store=self.messages, tools=runner, max_turns=budget)
         outbox = _Outbox(self.events, job.conversation_id)
         tally = _Tally()
         stream = run_agent.stream(
@@ -228,6 +231,18 @@ class ExecuteRun:
         if conversation.error is not None:
             data["error"] = conversation.error
         await self.events.append(conversation.id, closing, data)
+
+    async def _turns_taken(self, conversation_id: str) -> int:
+        """The model calls the run made before this segment: each saved one reply (an assistant
+        message) after the user message that started the run."""
+        messages = await self.messages.load(conversation_id)
+        taken = 0
+        for message in reversed(messages):
+            if message.role is Role.USER:
+                break
+            if message.role is Role.ASSISTANT:
+                taken += 1
+        return taken
 
     async def _replay_saved_answer(self, job: RunJob) -> bool:
         """A redelivered run whose previous delivery saved the final reply, then died before

@@ -225,6 +225,34 @@ async def test_max_turns_is_a_terminal_event(scripted: tuple[Api, ScriptedModels
     assert "tool_completed" in [e.type for e in events]
 
 
+async def test_max_turns_bounds_the_whole_run_across_client_tool_pauses(
+    scripted: tuple[Api, ScriptedModels],
+) -> None:
+    api, models = scripted
+    models.script.extend(
+        [calls(ToolCall(id="c1", name="bash")), calls(ToolCall(id="c2", name="bash")), answer("a third turn")]
+    )
+    agent = await api.agent()
+    conversation = await api.conversation(
+        agent["id"], client_tool_schemas=CLIENT_TOOLS, metadata={"max_turns": 2}
+    )
+    path = f"/conversations/{conversation['id']}"
+    await api.request("POST", f"{path}/messages", json={"content": "go"})
+    events = await api.stream(conversation["id"])
+    for call_id in ("c1", "c2"):
+        assert events[-1].type == "tool_request"
+        assert [r["call_id"] for r in events[-1].data["tool_requests"]] == [call_id]
+        sent = await api.request("POST", f"{path}/tool-results", json={"call_id": call_id, "success": True})
+        assert sent.status_code == 202
+        events = await api.stream(conversation["id"], after=events[-1].id)
+    assert events[-1].type == "max_turns"
+    assert events[-1].data["stats"]["turns"] == 2
+    assert len(models.requests) == 2  # the second resume did not ask the model a third time
+    assert (await _status(api, conversation["id"]))["status"] == "max_turns"
+    full = (await api.request("GET", path)).json()
+    assert full["messages"][-1]["tool_call_id"] == "c2"  # the answer is kept, the history consistent
+
+
 async def test_a_failing_backend_ends_the_run_failed_with_the_reason(api: Api) -> None:
     agent = await api.agent()  # the fake backend's script is empty: the call fails
     conversation = await api.conversation(agent["id"])
