@@ -64,7 +64,9 @@ def default_status_error(failure: StatusFailure) -> LLMError:
     return failure.error()
 
 
-def _host(exc: httpx.HTTPError) -> str:
+def _host(exc: Exception) -> str:
+    if not isinstance(exc, httpx.HTTPError):
+        return "the server"
     try:
         url = exc.request.url
     except RuntimeError:  # an exception raised before a request existed
@@ -73,16 +75,142 @@ def _host(exc: httpx.HTTPError) -> str:
     return f"{url.host}{port}"
 
 
-def _timeout_seconds(exc: httpx.TimeoutException, clocks: Clocks | None, key: str) -> float | None:
-    try:
-        value = exc.request.extensions.get("timeout", {}).get(key)
-    except RuntimeError:
-        value = None
+def _timeout_seconds(exc: Exception, clocks: Clocks | None, key: str) -> float | None:
+    value = None
+    if isinstance(exc, httpx.HTTPError):
+        try:
+            value = exc.request.extensions.get("timeout", {}).get(key)
+        except RuntimeError:
+            value = None
     if value is not None:
         return float(value)
     if clocks is None:
         return None
     return clocks.connect if key in {"connect", "pool"} else clocks.idle
+
+
+@attrs.frozen(kw_only=True)
+class _Call:
+    """What the error builders know about the call that failed."""
+
+    backend: str
+    extra: dict[str, Any]
+    clocks: Clocks | None
+    in_body: bool
+    partial: Callable[[], AIResponse | None] | None
+
+    def arrived(self) -> AIResponse | None:
+        return self.partial() if self.partial else None
+
+
+def _connect_timeout(exc: Exception, call: _Call) -> Exception:
+    seconds = _timeout_seconds(exc, call.clocks, "connect")
+    return LLMTimeoutError(
+        f"{call.backend}: could not connect to {_host(exc)} within {seconds}s; "
+        "check the base URL and your network, or raise the connect timeout",
+        kind="connect",
+        seconds=seconds,
+        **call.extra,
+    )
+
+
+def _pool_timeout(exc: Exception, call: _Call) -> Exception:
+    seconds = _timeout_seconds(exc, call.clocks, "pool")
+    return LLMTimeoutError(
+        f"{call.backend}: no free connection to {_host(exc)} within {seconds}s; too many calls at once",
+        kind="connect",
+        seconds=seconds,
+        **call.extra,
+    )
+
+
+def _idle_timeout(exc: Exception, call: _Call) -> Exception:
+    seconds = _timeout_seconds(exc, call.clocks, "read")
+    return LLMTimeoutError(
+        f"{call.backend}: {_host(exc)} sent nothing for {seconds}s; the provider may be stuck "
+        "or overloaded — try again, or raise the idle timeout",
+        kind="idle",
+        seconds=seconds,
+        partial=call.arrived(),
+        **call.extra,
+    )
+
+
+def _total_timeout(exc: Exception, call: _Call) -> Exception:
+    seconds = call.clocks.total if call.clocks else None
+    return LLMTimeoutError(
+        f"{call.backend}: the call did not finish within its {seconds}s deadline; "
+        "raise the timeout setting or ask for a shorter answer",
+        kind="total",
+        seconds=seconds,
+        partial=call.arrived(),
+        **call.extra,
+    )
+
+
+def _unusable_url(exc: Exception, call: _Call) -> Exception:
+    return ConfigError(f"{call.backend}: the base URL cannot be used ({exc}); use an http(s) URL")
+
+
+def _undecodable(exc: Exception, call: _Call) -> Exception:
+    return StreamError(
+        f"{call.backend}: the reply from {_host(exc)} could not be decoded ({exc})",
+        partial=call.arrived(),
+        **call.extra,
+    )
+
+
+def _dropped(exc: Exception, call: _Call) -> Exception:
+    if not call.in_body:
+        return UnreachableError(
+            f"{call.backend}: {_host(exc)} closed the connection before replying ({type(exc).__name__}); "
+            "check the base URL, or try again",
+            **call.extra,
+        )
+    dropped = TruncatedStreamError(
+        f"{call.backend}: the connection to {_host(exc)} was dropped in the middle of the reply "
+        f"({type(exc).__name__}); what arrived is kept in the error — try again",
+        partial=call.arrived(),
+        **call.extra,
+    )
+    dropped.retryable = True  # a connection error: the engine retries it while nothing reached the caller
+    return dropped
+
+
+def _redirects(exc: Exception, call: _Call) -> Exception:
+    return UnreachableError(
+        f"{call.backend}: too many redirects from {_host(exc)}; check the base URL", **call.extra
+    )
+
+
+def _unreachable(exc: Exception, call: _Call) -> Exception:  # ConnectError, ProxyError, NetworkError…
+    detail = str(exc) or type(exc).__name__
+    return UnreachableError(
+        f"{call.backend}: cannot reach {_host(exc)} ({detail}); check the base URL, that the "
+        "server is running, and your network",
+        **call.extra,
+    )
+
+
+def _http_failure(exc: Exception, call: _Call) -> Exception:
+    return UnreachableError(f"{call.backend}: HTTP failure talking to {_host(exc)} ({exc})", **call.extra)
+
+
+_Builder = Callable[[Exception, _Call], Exception]
+_ERROR_MAP: tuple[tuple[type[Exception] | tuple[type[Exception], ...], _Builder], ...] = (
+    (httpx.ConnectTimeout, _connect_timeout),
+    (httpx.PoolTimeout, _pool_timeout),
+    ((httpx.ReadTimeout, httpx.WriteTimeout), _idle_timeout),
+    (TimeoutError, _total_timeout),  # the engine's total deadline (asyncio.timeout)
+    ((httpx.UnsupportedProtocol, httpx.InvalidURL), _unusable_url),
+    (httpx.DecodingError, _undecodable),
+    ((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError), _dropped),
+    (httpx.TooManyRedirects, _redirects),
+    (httpx.TransportError, _unreachable),
+    (httpx.HTTPError, _http_failure),
+)
+"""Exception → the builder of its error, first match wins (so the more specific come first),
+as ``httpx`` maps ``httpcore``'s exceptions (``HTTPCORE_EXC_MAP``)."""
 
 
 @contextlib.contextmanager
@@ -95,7 +223,7 @@ def map_http_errors(
     in_body: bool = False,
     partial: Callable[[], AIResponse | None] | None = None,
 ) -> Iterator[None]:
-    """Translate ``httpx`` exceptions raised inside the block into `LLMError` values.
+    """Translate ``httpx`` exceptions raised inside the block into `LLMError` values (`_ERROR_MAP`).
 
     Args:
         backend: the backend name the errors carry.
@@ -111,9 +239,9 @@ def map_http_errors(
         UnreachableError: no connection, or it was dropped before a reply began.
         TruncatedStreamError: the connection was dropped in the middle of a reply.
         StreamError: the reply could not be decoded.
-        ConfigError: the URL is not usable (bad scheme, malformed).
+        ConfigError: the URL is not usable (bad scheme, malformed), or a header value (the
+            key) cannot be sent; that message never quotes it.
     """
-    extra: dict[str, Any] = {"backend": backend, "model": model, "provider": provider}
     bad_header = False
     try:
         yield
@@ -124,80 +252,18 @@ def map_http_errors(
         # not even as the context of our error (a ``with`` block keeps it there).
         _hide_header_value(exc)
         bad_header = True
-    except httpx.ConnectTimeout as exc:
-        seconds = _timeout_seconds(exc, clocks, "connect")
-        raise LLMTimeoutError(
-            f"{backend}: could not connect to {_host(exc)} within {seconds}s; "
-            "check the base URL and your network, or raise the connect timeout",
-            kind="connect",
-            seconds=seconds,
-            **extra,
-        ) from exc
-    except httpx.PoolTimeout as exc:
-        seconds = _timeout_seconds(exc, clocks, "pool")
-        raise LLMTimeoutError(
-            f"{backend}: no free connection to {_host(exc)} within {seconds}s; too many calls at once",
-            kind="connect",
-            seconds=seconds,
-            **extra,
-        ) from exc
-    except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-        seconds = _timeout_seconds(exc, clocks, "read")
-        raise LLMTimeoutError(
-            f"{backend}: {_host(exc)} sent nothing for {seconds}s; the provider may be stuck "
-            "or overloaded — try again, or raise the idle timeout",
-            kind="idle",
-            seconds=seconds,
-            partial=partial() if partial else None,
-            **extra,
-        ) from exc
-    except TimeoutError as exc:
-        seconds = clocks.total if clocks else None
-        raise LLMTimeoutError(
-            f"{backend}: the call did not finish within its {seconds}s deadline; "
-            "raise the timeout setting or ask for a shorter answer",
-            kind="total",
-            seconds=seconds,
-            partial=partial() if partial else None,
-            **extra,
-        ) from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        raise ConfigError(f"{backend}: the base URL cannot be used ({exc}); use an http(s) URL") from exc
-    except httpx.DecodingError as exc:
-        raise StreamError(
-            f"{backend}: the reply from {_host(exc)} could not be decoded ({exc})",
-            partial=partial() if partial else None,
-            **extra,
-        ) from exc
-    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-        if in_body:
-            dropped = TruncatedStreamError(
-                f"{backend}: the connection to {_host(exc)} was dropped in the middle of the reply "
-                f"({type(exc).__name__}); what arrived is kept in the error — try again",
-                partial=partial() if partial else None,
-                **extra,
-            )
-            # A connection error: the engine retries it while nothing reached the caller.
-            dropped.retryable = True
-            raise dropped from exc
-        raise UnreachableError(
-            f"{backend}: {_host(exc)} closed the connection before replying ({type(exc).__name__}); "
-            "check the base URL, or try again",
-            **extra,
-        ) from exc
-    except httpx.TooManyRedirects as exc:
-        raise UnreachableError(
-            f"{backend}: too many redirects from {_host(exc)}; check the base URL", **extra
-        ) from exc
-    except httpx.TransportError as exc:  # ConnectError, ProxyError, NetworkError…
-        detail = str(exc) or type(exc).__name__
-        raise UnreachableError(
-            f"{backend}: cannot reach {_host(exc)} ({detail}); check the base URL, that the "
-            "server is running, and your network",
-            **extra,
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise UnreachableError(f"{backend}: HTTP failure talking to {_host(exc)} ({exc})", **extra) from exc
+    except (httpx.HTTPError, TimeoutError) as exc:
+        call = _Call(
+            backend=backend,
+            extra={"backend": backend, "model": model, "provider": provider},
+            clocks=clocks,
+            in_body=in_body,
+            partial=partial,
+        )
+        for kinds, build in _ERROR_MAP:
+            if isinstance(exc, kinds):
+                raise build(exc, call) from exc
+        raise
     if bad_header:
         raise _bad_header_error(backend)
 
