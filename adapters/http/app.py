@@ -118,8 +118,12 @@ def create_app(service: Service) -> FastAPI:
             location = [
                 str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "header")
             ]
+            message = str(item.get("msg", "is invalid"))
+            if item.get("type") == "json_invalid":  # loc is ("body", <offset>): name the body, not "0"
+                location = []
+                message = "the request body is not valid JSON"
             field = ".".join(location) or "body"
-            errors.setdefault(field, []).append(str(item.get("msg", "is invalid")))
+            errors.setdefault(field, []).append(message)
         first = next(iter(errors.items()))
         return error_response(422, f"{first[0]}: {first[1][0]}", errors=errors)
 

@@ -179,6 +179,14 @@ async def test_unknown_endpoints_and_huge_bodies_are_json(api: Api) -> None:
     assert huge.json()["message"]
 
 
+async def test_a_body_that_is_not_json_is_a_422_on_body(api: Api) -> None:
+    headers = {"content-type": "application/json"}
+    response = await api.request("POST", "/agents", content=b"not json", headers=headers)
+    assert response.status_code == 422
+    assert list(response.json()["errors"]) == ["body"]
+    assert response.json()["message"] == "body: the request body is not valid JSON"
+
+
 async def test_a_chunked_body_over_10_mib_is_413_not_400(api: Api) -> None:
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the size is found while reading
         yield b'{"name": "'
