@@ -196,10 +196,25 @@ def _latest_run_start(events: Sequence[StoredEvent]) -> int:
 
 @router.get("/conversations/{conversation_id}/stream", response_class=EventSourceResponse)
 async def stream(
-    conversation_id: str, after: Annotated[int, Depends(_cursor)], service: ServiceDep
+    conversation_id: str, after: Annotated[int, Depends(_cursor)], user: CurrentUser, service: ServiceDep
 ) -> AsyncIterator[ServerSentEvent]:
+    if await _all_seen(service, user.id, conversation_id, after):
+        return
     async for event in follow(service, service.events, conversation_id, after):
         yield ServerSentEvent(event=event.type, data=dict(event.data), id=str(event.id))
+
+
+async def _all_seen(service: Service, owner_id: str, conversation_id: str, after: int) -> bool:
+    """The client resumes after an event of a run that has ended (its terminal event or a
+    tool_request) and no run owns the conversation: nothing more will come for it, so the
+    stream ends at once instead of waiting for a message nobody is sending. The status is read
+    before the log, so a run that ends in between still has its last events sent."""
+    if after <= 0:
+        return False
+    record = await service.conversations.get(owner_id, conversation_id)
+    if record.status is ConversationStatus.PROCESSING:
+        return False
+    return not await service.events.read(conversation_id, after=after)
 
 
 async def follow(

@@ -108,7 +108,7 @@ async def test_resuming_after_any_event_id_yields_exactly_the_rest(api: Api) -> 
     await api.request("POST", f"/conversations/{conversation['id']}/messages", json={"content": "go"})
     everything = await api.stream(conversation["id"], after=0)
     assert everything[-1].type == "completed"
-    for position, event in enumerate(everything[:-1]):  # after the last one a stream waits for more
+    for position, event in enumerate(everything):  # after the terminal event: nothing, and it closes
         by_header = await api.stream(conversation["id"], **{"Last-Event-ID": str(event.id)})
         by_query = await api.stream(conversation["id"], after=event.id)
         assert by_header == by_query == everything[position + 1 :]
@@ -177,6 +177,8 @@ async def test_client_tools_pause_with_every_call_and_resume_when_all_are_answer
     assert first.status_code == 202
     assert first.json()["status"] == "waiting_for_tool"
     assert first.json()["pending"] == ["c2"]
+    # Still waiting for c2: resuming after the tool_request has nothing to wait for, so it closes.
+    assert await api.stream(conversation["id"], after=events[-1].id) == []
     twice = await api.request(
         "POST", f"{path}/tool-results", json={"call_id": "c1", "success": True, "output": "x"}
     )
