@@ -8,60 +8,14 @@ keep each part readable. Nothing here touches ``httpx``, files or the environmen
 
 from __future__ import annotations
 
-from adapters.llm.anthropic.models import FALLBACK_MODELS, parse_models, render_models
-from adapters.llm.anthropic.request import (
-    DEFAULT_MAX_TOKENS,
-    MIN_THINKING_BUDGET,
-    ImageResolver,
-    adjust_config,
-    build_messages,
-    build_request,
-    build_tool_choice,
-    build_tools,
-    image_block,
-    wire_tool_names,
-)
-from adapters.llm.anthropic.response import (
-    BACKEND,
-    CONTEXT_WINDOW,
-    error_from_payload,
-    finish_reason_for,
-    parse_completion,
-    render_completion,
-    render_content,
-    render_error,
-    render_usage,
-    stop_reason_for,
-    usage_from,
-)
-from adapters.llm.anthropic.stream import AnthropicStreamState, parse_tool_input, render_stream
+from adapters.llm.anthropic import models, request, response, stream
+from adapters.llm.anthropic.models import *  # noqa: F403  (the facade: each part's own __all__)
+from adapters.llm.anthropic.request import *  # noqa: F403
+from adapters.llm.anthropic.response import *  # noqa: F403
+from adapters.llm.anthropic.stream import *  # noqa: F403
 
-__all__ = [
-    "BACKEND",
-    "CONTEXT_WINDOW",
-    "DEFAULT_MAX_TOKENS",
-    "FALLBACK_MODELS",
-    "MIN_THINKING_BUDGET",
-    "AnthropicStreamState",
-    "ImageResolver",
-    "adjust_config",
-    "build_messages",
-    "build_request",
-    "build_tool_choice",
-    "build_tools",
-    "error_from_payload",
-    "finish_reason_for",
-    "image_block",
-    "parse_completion",
-    "parse_models",
-    "parse_tool_input",
-    "render_completion",
-    "render_content",
-    "render_error",
-    "render_models",
-    "render_stream",
-    "render_usage",
-    "stop_reason_for",
-    "usage_from",
-    "wire_tool_names",
-]
+__all__: list[str] = []
+__all__ += models.__all__
+__all__ += request.__all__
+__all__ += response.__all__
+__all__ += stream.__all__
