@@ -87,6 +87,8 @@ class HTTPBackendSettings:
     default_model: ClassVar[str]
     default_timeout: ClassVar[float] = 120.0
     key_optional_on_loopback: ClassVar[bool] = True
+    key_noun: ClassVar[str] = "key"
+    """What the backend calls its key in messages (Hugging Face: ``token``)."""
     header_fields: ClassVar[tuple[str, ...]] = ("api_key",)
     """Fields sent in a header, so checked for characters no header may carry."""
     parse_help: ClassVar[Mapping[str, str]] = {
@@ -200,8 +202,8 @@ class HTTPBackendSettings:
             raise ConfigError(self._missing_key(host))
         if self.api_key and url.scheme == "http" and not local:
             raise ConfigError(
-                f"refusing to send the {self.title} key over plain http to {host}: use an https:// "
-                f"{self.variable('base_url')} (plain http is only allowed to localhost)"
+                f"refusing to send the {self.title} {self.key_noun} over plain http to {host}: "
+                f"use an https:// {self.variable('base_url')} (plain http is only allowed to localhost)"
             )
         if not self.model.strip():
             raise ConfigError(f"{self.variable('model')} is empty; the default is {self.default_model}")

@@ -8,16 +8,13 @@ clear `ConfigError`. ``repr`` never shows the key.
 
 from __future__ import annotations
 
-import math
 import re
-import urllib.parse
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from adapters.llm._limits import StreamLimits
-from adapters.llm._settings import as_secrets, check_api_key, refuse_userinfo, secret_values
+from adapters.llm._backend_settings import HTTPBackendSettings, optional_text
+from adapters.llm._settings import check_api_key
 from adapters.llm._settings import is_loopback_host as is_loopback_host
 from adapters.llm._settings import shown_url as shown_url
 from domain.errors import ConfigError
@@ -44,85 +41,38 @@ def _redacted(value: str | None) -> str:
     return "None" if value is None else "'hf_***'"
 
 
-def _optional(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
 @attrs.frozen(kw_only=True)
-class HuggingFaceSettings:
-    """Settings of the Hugging Face Inference Providers backend.
+class HuggingFaceSettings(HTTPBackendSettings):
+    """Settings of the Hugging Face Inference Providers backend (``HUGGINGFACE_*`` variables).
+
+    The key, base URL, model, timeout, retries, limits and secrets are `HTTPBackendSettings`'s;
+    the key is a Hugging Face user access token (``hf_…``) with the "Make calls to Inference
+    Providers" permission, required even for a server on this machine, shown as ``'hf_***'``.
 
     Attributes:
-        api_key: a Hugging Face user access token (``hf_…``) with the "Make calls to
-            Inference Providers" permission. Never shown in ``repr``.
-        model: the default model id (``org/name``, optionally ``:provider``).
-        base_url: the router's OpenAI-compatible root.
-        timeout: the total deadline of one call, in seconds.
         provider: the default provider or policy (``fastest``, ``cheapest``, ``together``…);
             ``None`` lets the router choose.
-        max_retries: retries of a failed call before any output arrived.
         bill_to: an organization to bill (sent as ``X-HF-Bill-To``).
-        limits: the caps on what a reply may make us hold (``CW_MAX_*_BYTES``).
-        secrets: every secret value configured, scrubbed from every error (never shown).
     """
 
-    api_key: str | None = attrs.field(default=None, repr=_redacted)
-    model: str = DEFAULT_MODEL
-    base_url: str = attrs.field(default=DEFAULT_BASE_URL, repr=lambda url: repr(shown_url(url)))
-    timeout: float = 120.0
-    provider: str | None = attrs.field(default=None, converter=_optional)
-    max_retries: int = 2
-    bill_to: str | None = attrs.field(default=None, converter=_optional)
-    limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
-    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
+    prefix = "HUGGINGFACE"
+    title = "Hugging Face"
+    default_base_url = DEFAULT_BASE_URL
+    default_model = DEFAULT_MODEL
+    key_optional_on_loopback = False
+    key_noun = "token"
+    header_fields = ("api_key", "bill_to")
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> HuggingFaceSettings:
-        """Read ``HUGGINGFACE_*`` variables; unset or empty ones keep their defaults.
-
-        Raises:
-            ConfigError: a number that does not parse, a key that cannot be sent in a header.
-        """
-
-        def get(name: str) -> str | None:
-            return _optional(environ.get(name))
-
-        values: dict[str, object] = {
-            "limits": StreamLimits.from_env(environ),
-            "secrets": secret_values(environ),
-        }
-        if (key := get("HUGGINGFACE_API_KEY")) is not None:
-            check_api_key("HUGGINGFACE_API_KEY", key)
-            values["api_key"] = key
-        if (model := get("HUGGINGFACE_MODEL")) is not None:
-            values["model"] = model
-        if (base_url := get("HUGGINGFACE_BASE_URL")) is not None:
-            values["base_url"] = base_url
-        if (timeout := get("HUGGINGFACE_TIMEOUT")) is not None:
-            seconds = _number("HUGGINGFACE_TIMEOUT", timeout)
-            if not math.isfinite(seconds) or seconds <= 0:  # say so here, naming the variable
-                raise ConfigError(
-                    f"HUGGINGFACE_TIMEOUT must be a positive number of seconds, not {timeout!r}"
-                )
-            values["timeout"] = seconds
-        if (provider := get("HUGGINGFACE_PROVIDER")) is not None:
-            values["provider"] = provider
-        if (retries := get("HUGGINGFACE_MAX_RETRIES")) is not None:
-            values["max_retries"] = _whole_number("HUGGINGFACE_MAX_RETRIES", retries)
-        if (bill_to := get("HUGGINGFACE_BILL_TO")) is not None:
-            check_api_key("HUGGINGFACE_BILL_TO", bill_to)
-            values["bill_to"] = bill_to
-        return cls(**values)  # type: ignore[arg-type]
+    api_key: str | None = attrs.field(default=None, converter=optional_text, repr=_redacted)
+    provider: str | None = attrs.field(default=None, converter=optional_text)
+    bill_to: str | None = attrs.field(default=None, converter=optional_text)
 
     def backend_settings(self) -> dict[str, Any]:
         """The backend-level model settings for the registry (``BackendEntry.settings``)."""
-        return {"model": self.model, "timeout": self.timeout, "provider": self.provider}
+        return {**super().backend_settings(), "provider": self.provider}
 
     def validate(self) -> None:
-        """Check the settings before any request is sent.
+        """Check the settings before any request is sent (the token first, then the shared checks).
 
         Raises:
             ConfigError: no key, a key that is not an ``hf_`` token, a base URL that is not
@@ -141,27 +91,7 @@ class HuggingFaceSettings:
                 "HUGGINGFACE_API_KEY does not look like a Hugging Face token (they start with "
                 f"'hf_'); create one at {TOKEN_PAGE}"
             )
-        try:
-            url = urllib.parse.urlsplit(self.base_url)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            url = urllib.parse.urlsplit("")
-        if url.scheme not in {"http", "https"} or not url.hostname:
-            raise ConfigError(
-                f"HUGGINGFACE_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}, "
-                f"not {shown_url(self.base_url)!r}"
-            )
-        refuse_userinfo(self.base_url, "HUGGINGFACE_BASE_URL")
-        if url.scheme == "http" and not is_loopback_host(url.hostname):
-            raise ConfigError(
-                f"refusing to send the Hugging Face token over plain http to {url.hostname}: "
-                "use an https:// HUGGINGFACE_BASE_URL (plain http is only allowed to localhost)"
-            )
-        if not self.model.strip():
-            raise ConfigError(f"HUGGINGFACE_MODEL is empty; the default is {DEFAULT_MODEL}")
-        if not math.isfinite(self.timeout) or self.timeout <= 0:
-            raise ConfigError(f"HUGGINGFACE_TIMEOUT must be a positive number of seconds, not {self.timeout}")
-        if self.max_retries < 0:
-            raise ConfigError(f"HUGGINGFACE_MAX_RETRIES must be 0 or more, not {self.max_retries}")
+        super().validate()
         if self.provider is not None:
             check_provider(self.provider, source="HUGGINGFACE_PROVIDER")
 
@@ -175,17 +105,3 @@ def check_provider(provider: str, *, source: str) -> str:
             f"(fastest, cheapest), not {provider!r}"
         )
     return name
-
-
-def _number(name: str, raw: str) -> float:
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-
-
-def _whole_number(name: str, raw: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
