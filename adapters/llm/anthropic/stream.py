@@ -185,11 +185,11 @@ class AnthropicStreamState:
         self._blocks[index] = block
         self._last_index = max(self._last_index, index)
         if block.kind == "text":
-            return self._append_text(block, content.get("text"))
+            return self._append(block, content.get("text"), TextDelta)
         if block.kind == "thinking":
             if isinstance(content.get("signature"), str):
                 block.signature.append(content["signature"])
-            return self._append_thinking(block, content.get("thinking"))
+            return self._append(block, content.get("thinking"), ThinkingDelta)
         if block.kind == "redacted_thinking":
             block.data = str(content.get("data") or "")
             return []
@@ -223,7 +223,7 @@ class AnthropicStreamState:
             block = self._blocks[index] = _Block(kind=implied[str(kind)])
             self._last_index = max(self._last_index, index)
         if kind == "text_delta":
-            return self._append_text(block, delta.get("text"))
+            return self._append(block, delta.get("text"), TextDelta)
         if kind == "input_json_delta":
             fragment = delta.get("partial_json")
             if not isinstance(fragment, str) or not fragment or block.kind != "tool_use":
@@ -231,7 +231,7 @@ class AnthropicStreamState:
             block.parts.append(fragment)
             return [ToolArgumentsDelta(index=block.ordinal, fragment=fragment)]
         if kind == "thinking_delta":
-            return self._append_thinking(block, delta.get("thinking"))
+            return self._append(block, delta.get("thinking"), ThinkingDelta)
         if kind == "signature_delta":
             if isinstance(delta.get("signature"), str):
                 block.signature.append(delta["signature"])
@@ -239,18 +239,12 @@ class AnthropicStreamState:
         return []  # citations_delta and future delta types
 
     @staticmethod
-    def _append_text(block: _Block, text: Any) -> list[StreamEvent]:
+    def _append(block: _Block, text: Any, event: type[TextDelta | ThinkingDelta]) -> list[StreamEvent]:
+        """Keep ``text`` (when it is some) in ``block`` and say it as an ``event``."""
         if not isinstance(text, str) or not text:
             return []
         block.parts.append(text)
-        return [TextDelta(text=text)]
-
-    @staticmethod
-    def _append_thinking(block: _Block, text: Any) -> list[StreamEvent]:
-        if not isinstance(text, str) or not text:
-            return []
-        block.parts.append(text)
-        return [ThinkingDelta(text=text)]
+        return [event(text=text)]
 
     def _response(self) -> AIResponse:
         texts: list[str] = []

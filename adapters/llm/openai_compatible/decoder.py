@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -23,6 +23,8 @@ from domain.events import ResponseCompleted, StreamEvent
 from domain.messages import AIResponse
 
 __all__ = ["ChatStreamDecoder"]
+
+_E = TypeVar("_E", bound=StreamError)
 
 
 class ChatStreamDecoder:
@@ -67,34 +69,33 @@ class ChatStreamDecoder:
         partial = self._state.partial()
         return attrs.evolve(partial, metadata={**partial.metadata, **self._metadata})
 
-    def _not_json(self, data: str) -> StreamError:
-        return StreamError(
-            f"{self._backend}: the stream sent a data line that is not JSON: {data[:200]!r}; "
-            "the server may not speak the OpenAI chat-completions stream format",
+    def _error(self, kind: type[_E], message: str) -> _E:
+        """A stream error of ``kind`` saying ``message``, with what arrived kept as its partial."""
+        return kind(
+            f"{self._backend}: {message}",
             backend=self._backend,
             model=self._model,
             provider=self._state.provider,
             partial=self.partial(),
+        )
+
+    def _not_json(self, data: str) -> StreamError:
+        return self._error(
+            StreamError,
+            f"the stream sent a data line that is not JSON: {data[:200]!r}; "
+            "the server may not speak the OpenAI chat-completions stream format",
         )
 
     def _too_deep(self) -> StreamError:
-        return StreamError(
-            f"{self._backend}: the stream sent JSON nested too deeply to read; the server is broken "
-            "or hostile",
-            backend=self._backend,
-            model=self._model,
-            provider=self._state.provider,
-            partial=self.partial(),
+        return self._error(
+            StreamError, "the stream sent JSON nested too deeply to read; the server is broken or hostile"
         )
 
     def _cut(self, error: StreamError) -> TruncatedStreamError:
-        return TruncatedStreamError(
-            f"{self._backend}: the stream ended in the middle of a line, so the reply is incomplete; "
+        return self._error(
+            TruncatedStreamError,
+            "the stream ended in the middle of a line, so the reply is incomplete; "
             "what arrived is kept in the error — try again",
-            backend=self._backend,
-            model=self._model,
-            provider=self._state.provider,
-            partial=self.partial(),
         )
 
     def _handle(self, event: ServerSentEvent) -> list[StreamEvent]:
@@ -214,13 +215,10 @@ class ChatStreamDecoder:
                 if self._done:
                     break
         if not self._state.done:
-            raise TruncatedStreamError(
-                f"{self._backend}: the stream ended before the model finished (no finish reason "
+            raise self._error(
+                TruncatedStreamError,
+                "the stream ended before the model finished (no finish reason "
                 "and no [DONE]); what arrived is kept in the error — try again",
-                backend=self._backend,
-                model=self._model,
-                provider=self._state.provider,
-                partial=self.partial(),
             )
         events.append(ResponseCompleted(response=self._state.finish(metadata=self._metadata)))
         return events
