@@ -99,11 +99,6 @@ class HuggingFaceLLM(OpenAICompatibleBackend):
 
     settings: HuggingFaceSettings
 
-    def _default_config(self, settings: Any) -> NormalizedModelConfig:
-        return NormalizedModelConfig(
-            model=settings.model, timeout=settings.timeout, provider=settings.provider
-        )
-
     def __repr__(self) -> str:
         return (
             f"HuggingFaceLLM(name={self.name!r}, base_url={shown_url(self.base_url)!r}, "

@@ -196,11 +196,6 @@ class OpenAILLM(OpenAICompatibleBackend):
 
     settings: OpenAISettings
 
-    def _default_config(self, settings: Any) -> NormalizedModelConfig:
-        return NormalizedModelConfig(
-            model=settings.model, timeout=settings.timeout, reasoning_effort=settings.reasoning_effort
-        )
-
     def _extra_headers(self) -> dict[str, str]:
         return {"OpenAI-Organization": self.settings.organization} if self.settings.organization else {}
 

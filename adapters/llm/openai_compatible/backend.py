@@ -2,8 +2,8 @@
 
 The Hugging Face router, OpenAI and vLLM adapters are this class plus their own parts (advice,
 headers, model ids, metadata, model lists): the constructor, `from_settings` and the default
-config are written once here. A subclass names ``default_name`` and, when its settings hold
-more model settings than the model and timeout, overrides `_default_config`.
+config (the settings' ``backend_settings()``) are written once here. A subclass names
+``default_name``.
 """
 
 from __future__ import annotations
@@ -72,5 +72,9 @@ class OpenAICompatibleBackend(OpenAICompatibleLLM):
         return cls(settings=settings, **options)
 
     def _default_config(self, settings: Any) -> NormalizedModelConfig:
-        """The config of an adapter given none: the settings' model and timeout."""
-        return NormalizedModelConfig(model=settings.model, timeout=settings.timeout)
+        """The config of an adapter given none: the settings' ``backend_settings()``.
+
+        That is the model, the timeout and what the backend adds (Hugging Face's provider,
+        OpenAI's reasoning effort), as the registry also gets them.
+        """
+        return NormalizedModelConfig(**settings.backend_settings())
