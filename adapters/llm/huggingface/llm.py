@@ -11,7 +11,6 @@ to do (the token permission, another provider…).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,16 +24,12 @@ from adapters.llm.huggingface.settings import (
     shown_url,
 )
 from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
-from adapters.llm.openai_compatible.llm import MODELS_PATH
-from domain.errors import LLMError
 from domain.model_config import AIModel, NormalizedModelConfig
 
 __all__ = ["PROVIDER_HEADER", "HuggingFaceLLM", "route_model"]
 
 PROVIDER_HEADER = "x-inference-provider"
 """The router's response header naming the provider that served (or refused) the call."""
-
-_log = logging.getLogger(__name__)
 
 
 def route_model(model: str, provider: str | None) -> str:
@@ -88,11 +83,7 @@ def _advice(model: str | None) -> dict[int, str]:
 
 
 class HuggingFaceLLM(OpenAICompatibleBackend):
-    """The ``huggingface`` backend: an `LLMPort` on the Hugging Face router.
-
-    Built like every `OpenAICompatibleBackend` (``settings=``, ``config=``, ``name=``,
-    ``transport=``…); a bad setting is a `ConfigError` (see `HuggingFaceSettings.validate`).
-    """
+    """The ``huggingface`` backend: an `LLMPort` on the Hugging Face router."""
 
     default_name = "huggingface"
     profile = PROFILE
@@ -126,15 +117,8 @@ class HuggingFaceLLM(OpenAICompatibleBackend):
         sent), with or without ``detailed``; ``details["source"]`` says ``router`` or
         ``curated``.
         """
-        try:
-            payload, _ = await self._engine.request_json(
-                "GET", MODELS_PATH, headers=self._headers(), model=self.config.model
-            )
-        except LLMError as error:
-            _log.warning("huggingface: listing models failed (%s); using the curated list", error)
-            return CURATED_MODELS
-        models = parse_router_models(payload, detailed=detailed)
-        if not models:
-            _log.warning("huggingface: GET /models returned no models; using the curated list")
-            return CURATED_MODELS
-        return models
+        return await self._models_or(
+            lambda payload: parse_router_models(payload, detailed=detailed),
+            CURATED_MODELS,
+            instead="using the curated list",
+        )

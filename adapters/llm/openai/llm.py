@@ -30,7 +30,6 @@ from adapters.llm._http import StatusFailure
 from adapters.llm.openai.profile import PROFILE
 from adapters.llm.openai.settings import KEYS_PAGE, OpenAISettings
 from adapters.llm.openai_compatible.backend import OpenAICompatibleBackend
-from adapters.llm.openai_compatible.llm import MODELS_PATH
 from domain.errors import LLMError, PermissionDeniedError
 from domain.model_config import AIModel, NormalizedModelConfig
 
@@ -185,11 +184,7 @@ def _error_code(body: bytes) -> tuple[str | None, str]:
 
 
 class OpenAILLM(OpenAICompatibleBackend):
-    """The ``openai`` backend: an `LLMPort` on OpenAI's chat completions.
-
-    Built like every `OpenAICompatibleBackend` (``settings=``, ``config=``, ``name=``,
-    ``transport=``…); a bad setting is a `ConfigError` (see `OpenAISettings.validate`).
-    """
+    """The ``openai`` backend: an `LLMPort` on OpenAI's chat completions."""
 
     default_name = "openai"
     profile = PROFILE
@@ -240,15 +235,6 @@ class OpenAILLM(OpenAICompatibleBackend):
 
     async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
         """OpenAI's chat models (``GET /models``), or the known models when that call fails."""
-        try:
-            payload, _ = await self._engine.request_json(
-                "GET", MODELS_PATH, headers=self._headers(), model=self.config.model
-            )
-        except LLMError as error:
-            _log.warning("openai: listing models failed (%s); showing the known models instead", error)
-            return FALLBACK_MODELS
-        models = parse_models(payload)
-        if not models:
-            _log.warning("openai: GET /models returned no models; showing the known models instead")
-            return FALLBACK_MODELS
-        return models
+        return await self._models_or(
+            parse_models, FALLBACK_MODELS, instead="showing the known models instead"
+        )

@@ -8,14 +8,16 @@ config (the settings' ``backend_settings()``) are written once here. A subclass 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Self
 
 import httpx
 
 from adapters.llm._http import Clocks, RetryPolicy
-from adapters.llm.openai_compatible.llm import CompatibleSettings, OpenAICompatibleLLM
-from domain.model_config import NormalizedModelConfig
+from adapters.llm.openai_compatible.llm import MODELS_PATH, CompatibleSettings, OpenAICompatibleLLM
+from domain.errors import LLMError
+from domain.model_config import AIModel, NormalizedModelConfig
 
 __all__ = ["OpenAICompatibleBackend"]
 
@@ -78,3 +80,22 @@ class OpenAICompatibleBackend(OpenAICompatibleLLM):
         OpenAI's reasoning effort), as the registry also gets them.
         """
         return NormalizedModelConfig(**settings.backend_settings())
+
+    async def _models_or(
+        self, parse: Callable[[Any], Sequence[AIModel] | None], fallback: Sequence[AIModel], *, instead: str
+    ) -> Sequence[AIModel]:
+        """The models ``parse`` reads from ``GET /models``, or ``fallback`` when that call fails
+        or lists none (a warning on the subclass's logger says why, then ``instead``)."""
+        log = logging.getLogger(type(self).__module__)
+        try:
+            payload, _ = await self._engine.request_json(
+                "GET", MODELS_PATH, headers=self._headers(), model=self.config.model
+            )
+        except LLMError as error:
+            log.warning("%s: listing models failed (%s); %s", self.default_name, error, instead)
+            return fallback
+        models = parse(payload)
+        if not models:
+            log.warning("%s: GET /models returned no models; %s", self.default_name, instead)
+            return fallback
+        return models

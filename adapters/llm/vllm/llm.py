@@ -63,11 +63,7 @@ def parse_models(payload: Any) -> tuple[AIModel, ...]:
 
 
 class VLLMLLM(OpenAICompatibleBackend):
-    """The ``vllm`` backend: an `LLMPort` on a vLLM server's chat completions.
-
-    Built like every `OpenAICompatibleBackend` (``settings=``, ``config=``, ``name=``,
-    ``transport=``…); a bad setting is a `ConfigError` (see `VLLMSettings.validate`).
-    """
+    """The ``vllm`` backend: an `LLMPort` on a vLLM server's chat completions."""
 
     default_name = "vllm"
     profile = PROFILE
