@@ -16,8 +16,7 @@ from adapters.container import build_container
 from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.settings import Settings
 from domain.errors import ConfigError
-from tests.e2e.conftest import Router, hf_environ, lines
-from tests.e2e.test_cli_run_requests import serving
+from tests.e2e.conftest import Router, hf_environ, lines, serving
 
 ANTHROPIC_KEY = "sk-ant-api03-" + "LoopbackSecret" * 3
 

@@ -6,12 +6,9 @@ The server is `ScriptedServer` (real HTTP on 127.0.0.1) in a thread of its own, 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 import shlex
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +21,7 @@ from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from domain.errors import ModelNotFoundError, UnreachableError
 from domain.messages import AIResponse, FinishReason, ToolCall, Usage
+from tests.e2e.conftest import serving
 
 NDJSON = {"content-type": "application/x-ndjson"}
 BIG = "sha256:" + "6a" * 32
@@ -33,30 +31,6 @@ LONG_NAME = "hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M"
 
 def ndjson(*objects: dict[str, Any]) -> tuple[bytes, ...]:
     return tuple(json.dumps(obj, ensure_ascii=False).encode() + b"\n" for obj in objects)
-
-
-@contextlib.contextmanager
-def serving(server: Any) -> Iterator[Any]:
-    """Run an async-context loopback server in a thread of its own while the block runs."""
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    stop: list[asyncio.Event] = []
-
-    async def serve() -> None:
-        stop.append(asyncio.Event())
-        async with server:
-            started.set()
-            await stop[0].wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10), "the loopback server did not start"
-    try:
-        yield server
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(10)
-        loop.close()
 
 
 @pytest.fixture

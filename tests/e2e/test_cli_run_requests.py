@@ -9,12 +9,9 @@ The CLI runs for real (``main(argv)``); backends are played over loopback HTTP o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import json
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import ScriptedServer
 from domain.messages import AIResponse, Usage
-from tests.e2e.conftest import HF_KEY, Router, chunk, hf_environ, lines, sse, text_reply, tool_reply
+from tests.e2e.conftest import HF_KEY, Router, chunk, hf_environ, lines, serving, sse, text_reply, tool_reply
 
 OPENAI_KEY = "sk-proj-" + "LoopbackSecret" * 3
 ANTHROPIC_KEY = "sk-ant-api03-" + "LoopbackSecret" * 3
@@ -43,30 +40,6 @@ def run_cw(capsys: pytest.CaptureFixture[str], argv: list[str], **kw: Any) -> tu
     code = main(argv, **kw)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-@contextlib.contextmanager
-def serving(server: Any) -> Iterator[Any]:
-    """Run an async-context loopback server in a thread of its own while the block runs."""
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    stop: list[asyncio.Event] = []
-
-    async def serve() -> None:
-        stop.append(asyncio.Event())
-        async with server:
-            started.set()
-            await stop[0].wait()
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert started.wait(10), "the loopback server did not start"
-    try:
-        yield server
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(10)
-        loop.close()
 
 
 # --- --no-stream asks for a whole reply -------------------------------------------------------
