@@ -17,7 +17,7 @@ Wiring (the CLI's ``cw pull/rm/show/ps`` and the registry)::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -172,6 +172,14 @@ class OllamaModelManager:
             engine = attrs.evolve(engine, clocks=attrs.evolve(engine.clocks, total=None))
         return engine
 
+    @contextlib.contextmanager
+    def _installed(self, model: str, action: str) -> Iterator[tuple[str, HTTPEngine]]:
+        """``model`` checked, and an engine whose 404 says the server does not have it (for
+        ``action``), inside the guard that turns a refused connection into advice."""
+        model = _checked(model)
+        with ollama_unreachable(self.settings.display_url):
+            yield model, self._with(_not_installed(model, action))
+
     async def pull(self, model: str, *, on_progress: PullProgressCallback | None = None) -> None:
         """Download ``model`` (``name:tag``), reporting each progress line to ``on_progress``.
 
@@ -203,11 +211,8 @@ class OllamaModelManager:
             ModelNotFoundError: the server has no such model.
             ValueError: ``model`` is empty.
         """
-        model = _checked(model)
-        with ollama_unreachable(self.settings.display_url):
-            await self._with(_not_installed(model, "delete")).request(
-                "DELETE", DELETE_PATH, json={"model": model}, model=model
-            )
+        with self._installed(model, "delete") as (model, engine):
+            await engine.request("DELETE", DELETE_PATH, json={"model": model}, model=model)
 
     async def show(self, model: str) -> AIModel:
         """Details of ``model``: context length, capabilities, template, parameters.
@@ -216,9 +221,8 @@ class OllamaModelManager:
             ModelNotFoundError: the server has no such model.
             ValueError: ``model`` is empty.
         """
-        model = _checked(model)
-        with ollama_unreachable(self.settings.display_url):
-            return await fetch_show(self._with(_not_installed(model, "show")), model)
+        with self._installed(model, "show") as (model, engine):
+            return await fetch_show(engine, model)
 
     async def running(self) -> Sequence[AIModel]:
         """The models loaded in memory now (``GET /api/ps``), with expiry and VRAM use."""
