@@ -81,13 +81,7 @@ class ManageAgents:
         record = AgentRecord(
             id=new_id(),
             owner_id=owner_id,
-            name=str(values["name"]).strip(),
-            description=values.get("description") or "",
-            system_prompt=values.get("system_prompt") or "",
-            ai_backend=values["ai_backend"],
-            model_config=_without_none(values.get("model_config") or {}),
-            tools=tuple(values.get("tools") or ()),
-            status=values.get("status") or AgentStatus.ACTIVE,
+            **_stored_fields(values),
             created_at=stamp,
             updated_at=stamp,
         )
@@ -121,13 +115,7 @@ class ManageAgents:
         require(self._errors(values, creating=False, given=fields))
         updated = attrs.evolve(
             current,
-            name=str(values["name"]).strip(),
-            description=values.get("description") or "",
-            system_prompt=values.get("system_prompt") or "",
-            ai_backend=values["ai_backend"],
-            model_config=_without_none(values.get("model_config") or {}),
-            tools=tuple(values.get("tools") or ()),
-            status=values.get("status") or AgentStatus.ACTIVE,
+            **_stored_fields(values),
             updated_at=now(),
         )
         return await self.agents.update(updated)
@@ -239,6 +227,19 @@ class ManageAgents:
             add("model_config", error.message)
         except (TypeError, ValueError) as error:  # a value no setting can take (a nested object…)
             add("model_config", f"invalid model_config: {error}")
+
+
+def _stored_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The agent's editable fields as stored, from validated ``values`` (defaults filled in)."""
+    return {
+        "name": str(values["name"]).strip(),
+        "description": values.get("description") or "",
+        "system_prompt": values.get("system_prompt") or "",
+        "ai_backend": values["ai_backend"],
+        "model_config": _without_none(values.get("model_config") or {}),
+        "tools": tuple(values.get("tools") or ()),
+        "status": values.get("status") or AgentStatus.ACTIVE,
+    }
 
 
 def _without_none(config: Mapping[str, Any]) -> dict[str, Any]:
