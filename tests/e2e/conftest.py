@@ -25,6 +25,11 @@ from adapters.settings import Settings
 HF_KEY = "hf_" + "TopSecretToken" * 3
 """A well-formed token that must never appear in any output."""
 
+RUN_JSON_FIELDS = frozenset(
+    {"content", "thinking", "finish_reason", "usage", "total_usage", "model", "tool_calls", "messages"}
+)
+"""The keys of ``cw run --json``'s document, exactly (as documented)."""
+
 
 def sse(*payloads: Mapping[str, Any] | str) -> bytes:
     """SSE bytes: one ``data:`` event per payload (a string is sent as is, e.g. ``[DONE]``)."""

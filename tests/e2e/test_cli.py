@@ -25,7 +25,7 @@ from domain.errors import (
     PermissionDeniedError,
     UnreachableError,
 )
-from tests.e2e.conftest import HF_KEY, Router, hf_environ, lines, text_reply, tool_reply
+from tests.e2e.conftest import HF_KEY, RUN_JSON_FIELDS, Router, hf_environ, lines, text_reply, tool_reply
 
 Build = Callable[..., Container]
 
@@ -82,16 +82,7 @@ def test_run_json_is_exactly_one_object_with_the_documented_keys(
     )
     assert code == 0, err
     data = json.loads(out)  # the whole of stdout is one JSON document
-    assert set(data) == {
-        "content",
-        "thinking",
-        "finish_reason",
-        "usage",
-        "total_usage",
-        "model",
-        "tool_calls",
-        "messages",
-    }
+    assert set(data) == RUN_JSON_FIELDS
     assert data["content"] == "forty-two"
     assert data["thinking"] is None
     assert data["finish_reason"] == "stop"

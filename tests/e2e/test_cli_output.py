@@ -44,6 +44,7 @@ from domain.events import (
 )
 from domain.messages import AIResponse, ChatMessage, FinishReason, ToolCall, ToolResult, Usage
 from domain.model_config import AIModel, ModelPullProgress
+from tests.e2e.conftest import RUN_JSON_FIELDS
 from tests.strategies import ai_models, ai_responses, conversations, pull_progress, usages
 
 SECRET = "hf_" + "abcdef" * 6
@@ -172,16 +173,7 @@ def test_printer_in_json_mode_keeps_stdout_empty() -> None:
 
 def test_run_json_has_exactly_the_documented_shape() -> None:
     data = run_json(_ended())
-    assert set(data) == {
-        "content",
-        "thinking",
-        "finish_reason",
-        "usage",
-        "total_usage",
-        "model",
-        "tool_calls",
-        "messages",
-    }
+    assert set(data) == RUN_JSON_FIELDS
     # the final response's usage, and the run's total (RunEnded.usage) beside it
     assert data["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
     assert data["total_usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
