@@ -117,10 +117,12 @@ class HeldError:
             raise error
         self.error = error
 
-    def release(self) -> None:
-        """Raise the held error, if any."""
+    def release(self, cut: LLMError | None = None) -> None:
+        """Raise the held error, if any; else ``cut`` (the engine's reason the body ended), if any."""
         if self.error is not None:
             raise self.error
+        if cut is not None:
+            raise cut
 
 
 def is_json_body(headers: Mapping[str, str]) -> bool:

@@ -72,9 +72,7 @@ class EventDecoder:
         return events
 
     def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
-        self._held.release()
-        if cut is not None:
-            raise cut
+        self._held.release(cut)
         events: list[StreamEvent] = []
         if self._body is not None:
             events = self._whole_body(self._body.decode("utf-8", "replace"))

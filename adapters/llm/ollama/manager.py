@@ -116,9 +116,7 @@ class _PullDecoder:
         return progress
 
     def close(self, cut: LLMError | None = None) -> list[ModelPullProgress]:
-        self._held.release()
-        if cut is not None:
-            raise cut
+        self._held.release(cut)
         progress: list[ModelPullProgress] = []
         if not self._finished:
             self._take(self._lines.close(), progress)
