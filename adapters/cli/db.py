@@ -53,6 +53,17 @@ def _with_database(app: CliApp, work: Callable[[Database], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
+def _move_and_report(app: CliApp, move: Callable[[Database], Awaitable[None]], *, none: str) -> None:
+    """Run a migration ``move``, then print the revision the database is at (``none`` for no revision)."""
+
+    async def work(database: Database) -> str:
+        await move(database)
+        current = await database.current_revision()
+        return f"{database.describe()} is at revision {current or none}"
+
+    _out(_with_database(app, work))
+
+
 @click.group()
 def db() -> None:
     """Migrate and seed the service database (CW_DATABASE_URL, default: a SQLite file)."""
@@ -63,13 +74,7 @@ def db() -> None:
 @click.pass_obj
 def upgrade(app: CliApp, revision: str) -> None:
     """Apply the migrations up to REVISION (default: all of them)."""
-
-    async def work(database: Database) -> str:
-        await database.upgrade(revision)
-        current = await database.current_revision()
-        return f"{database.describe()} is at revision {current}"
-
-    _out(_with_database(app, work))
+    _move_and_report(app, lambda database: database.upgrade(revision), none="None")
 
 
 @db.command()
@@ -77,13 +82,7 @@ def upgrade(app: CliApp, revision: str) -> None:
 @click.pass_obj
 def downgrade(app: CliApp, revision: str) -> None:
     """Undo migrations down to REVISION ('base' removes every table, and all data with them)."""
-
-    async def work(database: Database) -> str:
-        await database.downgrade(revision)
-        current = await database.current_revision()
-        return f"{database.describe()} is at revision {current or 'base (empty)'}"
-
-    _out(_with_database(app, work))
+    _move_and_report(app, lambda database: database.downgrade(revision), none="base (empty)")
 
 
 @db.command()
