@@ -172,6 +172,18 @@ async def _log_until(client: Redis, key: str, predicate: Callable[[list[str]], b
     pytest.fail(f"{key} never matched; it holds {entries}")
 
 
+async def _submit_then_kill(
+    queue: TaskiqRedisRunQueue, client: Redis, prefix: str, worker: subprocess.Popen[bytes]
+) -> RunJob:
+    """Submit a job, wait until ``worker`` has started it, then kill the worker mid-run."""
+    target = job()
+    await queue.submit(target)
+    await _log_until(client, f"{prefix}:log", lambda log: f"start:{target.run_id}:1" in log)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    return target
+
+
 async def test_a_job_whose_worker_was_killed_is_delivered_again(redis_url: str, prefix: str) -> None:
     settings = _settings(redis_url, prefix, redelivery_after=1.0, lease=1.5)
     queue = TaskiqRedisRunQueue(settings)
@@ -179,11 +191,7 @@ async def test_a_job_whose_worker_was_killed_is_delivered_again(redis_url: str, 
     doomed = _start_worker_process(redis_url, prefix, 3600)
     survivor: subprocess.Popen[bytes] | None = None
     try:
-        target = job()
-        await queue.submit(target)
-        await _log_until(client, f"{prefix}:log", lambda log: f"start:{target.run_id}:1" in log)
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait()
+        target = await _submit_then_kill(queue, client, prefix, doomed)
         survivor = _start_worker_process(redis_url, prefix, 0.1)
         log = await _log_until(client, f"{prefix}:log", lambda log: f"end:{target.run_id}" in log)
         assert log == [f"start:{target.run_id}:1", f"start:{target.run_id}:2", f"end:{target.run_id}"]
@@ -218,11 +226,7 @@ async def test_past_the_delivery_limit_the_run_is_given_up(redis_url: str, prefi
     worker = TaskiqRedisWorker(settings, handler, give_up=give_up)
     serving: asyncio.Task[None] | None = None
     try:
-        target = job()
-        await queue.submit(target)
-        await _log_until(client, f"{prefix}:log", lambda log: f"start:{target.run_id}:1" in log)
-        doomed.send_signal(signal.SIGKILL)
-        doomed.wait()
+        target = await _submit_then_kill(queue, client, prefix, doomed)
         serving = asyncio.create_task(worker.run())
         for _ in range(int(GENEROUS * 10)):
             if given_up:
