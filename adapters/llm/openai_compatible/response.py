@@ -22,6 +22,7 @@ from domain.messages import AIResponse, FinishReason, ToolCall, Usage
 
 __all__ = [
     "DEFAULT_BACKEND",
+    "bad_reply",
     "estimate_tokens",
     "estimated_usage",
     "finish_reason_from_wire",
@@ -34,6 +35,12 @@ __all__ = [
 ]
 
 DEFAULT_BACKEND = "openai-compatible"
+
+
+def bad_reply(what: str, *, backend: str, model: str | None, provider: str | None) -> StreamError:
+    """The error for a reply the format cannot read: "``backend`` sent ``what``"."""
+    return StreamError(f"{backend} sent {what}", backend=backend, model=model, provider=provider)
+
 
 _FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -180,20 +187,15 @@ def parse_completion(
         StreamError: the body is not a completion (not an object, or no choices).
     """
     if not isinstance(payload, Mapping):
-        raise StreamError(
-            f"{backend} sent a reply that is not a JSON object",
-            backend=backend,
-            model=model,
-            provider=provider,
-        )
+        raise bad_reply("a reply that is not a JSON object", backend=backend, model=model, provider=provider)
     if payload.get("error"):
         raise error_from_stream_payload(
             payload, backend=backend, model=model, provider=provider, advice=advice
         )
     choices = payload.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
-        raise StreamError(
-            f"{backend} sent a reply without choices; the provider may not support this model",
+        raise bad_reply(
+            "a reply without choices; the provider may not support this model",
             backend=backend,
             model=model,
             provider=provider,

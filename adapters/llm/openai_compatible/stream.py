@@ -19,6 +19,7 @@ from adapters.llm._tool_calls import ToolCallAccumulator
 from adapters.llm.openai_compatible.request import arguments_text
 from adapters.llm.openai_compatible.response import (
     DEFAULT_BACKEND,
+    bad_reply,
     estimated_usage,
     finish_reason_from_wire,
     metadata_of,
@@ -27,7 +28,6 @@ from adapters.llm.openai_compatible.response import (
     text_of,
     usage_from_wire,
 )
-from domain.errors import StreamError
 from domain.events import StreamEvent, TextDelta, ThinkingDelta, ToolArgumentsDelta, ToolCallStarted
 from domain.messages import AIResponse, FinishReason, ToolCall, Usage
 
@@ -51,26 +51,20 @@ def decode_stream_data(
     try:
         value = json.loads(data)
     except RecursionError:
-        raise StreamError(
-            f"{backend} sent a stream event whose JSON is nested too deeply to read",
+        raise bad_reply(
+            "a stream event whose JSON is nested too deeply to read",
             backend=backend,
             model=model,
             provider=provider,
         ) from None
     except ValueError:
         snippet = data[:80]
-        raise StreamError(
-            f"{backend} sent a stream event that is not JSON: {snippet!r}",
-            backend=backend,
-            model=model,
-            provider=provider,
+        raise bad_reply(
+            f"a stream event that is not JSON: {snippet!r}", backend=backend, model=model, provider=provider
         ) from None
     if not isinstance(value, Mapping):
-        raise StreamError(
-            f"{backend} sent a stream event that is not a JSON object",
-            backend=backend,
-            model=model,
-            provider=provider,
+        raise bad_reply(
+            "a stream event that is not a JSON object", backend=backend, model=model, provider=provider
         )
     return value
 
