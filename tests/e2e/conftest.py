@@ -19,6 +19,7 @@ import httpx
 import pytest
 from dependency_injector import providers
 
+from adapters.cli.main import main
 from adapters.container import Container, build_container
 from adapters.settings import Settings
 
@@ -164,3 +165,10 @@ def serving(server: Any) -> Iterator[Any]:
         loop.call_soon_threadsafe(stop[0].set)
         thread.join(10)
         loop.close()
+
+
+def run_cw(capsys: pytest.CaptureFixture[str], argv: list[str], **kw: Any) -> tuple[int, str, str]:
+    """Run ``cw argv`` for real (``main(argv, **kw)``): its exit code, stdout and stderr."""
+    code = main(argv, **kw)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -13,17 +13,9 @@ from typing import Any
 import pytest
 
 from adapters.auth import hash_token
-from adapters.cli.main import main
 from adapters.storage.sql import Database
 from adapters.storage.sql.seed import DEMO_EMAIL
-
-
-def run_cw(
-    capsys: pytest.CaptureFixture[str], argv: list[str], environ: dict[str, str]
-) -> tuple[int, str, str]:
-    code = main(argv, environ=environ)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.e2e.conftest import run_cw
 
 
 @pytest.fixture
@@ -43,22 +35,22 @@ def inspect(environ: dict[str, str], work: Any) -> Any:
 
 
 def test_upgrade_current_and_downgrade(capsys: pytest.CaptureFixture[str], environ: dict[str, str]) -> None:
-    assert run_cw(capsys, ["db", "current"], environ) == (0, "none\n", "")
-    code, out, err = run_cw(capsys, ["db", "upgrade"], environ)
+    assert run_cw(capsys, ["db", "current"], environ=environ) == (0, "none\n", "")
+    code, out, err = run_cw(capsys, ["db", "upgrade"], environ=environ)
     assert code == 0, err
     path = environ["CW_DATABASE_URL"].removeprefix("sqlite:///")
     assert out == f"SQLite file {path} is at revision {Database.head_revision()}\n"
-    assert run_cw(capsys, ["db", "current"], environ) == (0, f"{Database.head_revision()}\n", "")
-    code, out, err = run_cw(capsys, ["db", "downgrade", "base"], environ)
+    assert run_cw(capsys, ["db", "current"], environ=environ) == (0, f"{Database.head_revision()}\n", "")
+    code, out, err = run_cw(capsys, ["db", "downgrade", "base"], environ=environ)
     assert code == 0, err
     assert out.endswith("is at revision base (empty)\n")
-    assert run_cw(capsys, ["db", "current"], environ)[1] == "none\n"
+    assert run_cw(capsys, ["db", "current"], environ=environ)[1] == "none\n"
 
 
 def test_without_a_url_the_database_is_the_default_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, out, err = run_cw(capsys, ["db", "upgrade"], {"XDG_DATA_HOME": str(tmp_path)})
+    code, out, err = run_cw(capsys, ["db", "upgrade"], environ={"XDG_DATA_HOME": str(tmp_path)})
     assert code == 0, err
     assert (tmp_path / "chinese-worker" / "cw.db").is_file()
     assert (tmp_path / "chinese-worker" / "cw.db").stat().st_mode & 0o777 == 0o600  # private
@@ -68,10 +60,10 @@ def test_without_a_url_the_database_is_the_default_file(
 def test_seed_adds_the_example_agents_once(
     capsys: pytest.CaptureFixture[str], environ: dict[str, str]
 ) -> None:
-    code, out, err = run_cw(capsys, ["db", "seed"], environ)
+    code, out, err = run_cw(capsys, ["db", "seed"], environ=environ)
     assert code == 0, err
     assert out.startswith(f"added 3 example agents for {DEMO_EMAIL}")
-    code, out, err = run_cw(capsys, ["db", "seed"], environ)
+    code, out, err = run_cw(capsys, ["db", "seed"], environ=environ)
     assert code == 0, err
     assert out.startswith("nothing to do")
 
@@ -90,7 +82,7 @@ def test_seed_adds_the_example_agents_once(
 
 
 def test_seed_for_a_given_owner(capsys: pytest.CaptureFixture[str], environ: dict[str, str]) -> None:
-    assert run_cw(capsys, ["db", "seed", "--email", "owner@example.org"], environ)[0] == 0
+    assert run_cw(capsys, ["db", "seed", "--email", "owner@example.org"], environ=environ)[0] == 0
 
     async def count(db: Database) -> int:
         found = await db.users.user_by_email("owner@example.org")
@@ -104,7 +96,7 @@ def test_token_create_prints_only_the_token_and_stores_only_its_hash(
     capsys: pytest.CaptureFixture[str], environ: dict[str, str], tmp_path: Path
 ) -> None:
     code, out, err = run_cw(
-        capsys, ["token", "create", "--email", "Ada@Example.org", "--name", "Ada L"], environ
+        capsys, ["token", "create", "--email", "Ada@Example.org", "--name", "Ada L"], environ=environ
     )
     assert code == 0, err
     lines = out.splitlines()
@@ -112,7 +104,7 @@ def test_token_create_prints_only_the_token_and_stores_only_its_hash(
     token = lines[0]
     assert token.startswith("cw_")
     assert len(token) >= 43  # 32 random bytes, URL-safe base64
-    code, out, err = run_cw(capsys, ["token", "create", "--email", "ada@example.org"], environ)
+    code, out, err = run_cw(capsys, ["token", "create", "--email", "ada@example.org"], environ=environ)
     assert code == 0, err
     second = out.strip()
     assert second != token
@@ -133,7 +125,7 @@ def test_token_create_prints_only_the_token_and_stores_only_its_hash(
 
 
 def test_token_create_needs_an_email(capsys: pytest.CaptureFixture[str], environ: dict[str, str]) -> None:
-    code, out, err = run_cw(capsys, ["token", "create", "--email", "not-an-email"], environ)
+    code, out, err = run_cw(capsys, ["token", "create", "--email", "not-an-email"], environ=environ)
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1
@@ -152,7 +144,7 @@ def test_token_create_needs_an_email(capsys: pytest.CaptureFixture[str], environ
 def test_database_errors_are_one_line_without_password(
     capsys: pytest.CaptureFixture[str], url: str, exit_code: int, says: str, argv: list[str]
 ) -> None:
-    code, out, err = run_cw(capsys, argv, {"CW_DATABASE_URL": url})
+    code, out, err = run_cw(capsys, argv, environ={"CW_DATABASE_URL": url})
     assert code == exit_code
     assert out == ""
     assert err.startswith("cw: error: ")
@@ -165,8 +157,8 @@ def test_database_errors_are_one_line_without_password(
 def test_downgrade_to_an_unknown_revision_is_one_line(
     capsys: pytest.CaptureFixture[str], environ: dict[str, str]
 ) -> None:
-    assert run_cw(capsys, ["db", "upgrade"], environ)[0] == 0
-    code, out, err = run_cw(capsys, ["db", "downgrade", "nope"], environ)
+    assert run_cw(capsys, ["db", "upgrade"], environ=environ)[0] == 0
+    code, out, err = run_cw(capsys, ["db", "downgrade", "nope"], environ=environ)
     assert out == ""
     assert code == 25
     assert err.count("\n") == 1
@@ -178,7 +170,9 @@ def test_a_database_file_that_cannot_be_created_is_one_line(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code, out, err = run_cw(capsys, ["db", "upgrade"], {"CW_DATABASE_URL": f"sqlite:///{blocker}/cw.db"})
+    code, out, err = run_cw(
+        capsys, ["db", "upgrade"], environ={"CW_DATABASE_URL": f"sqlite:///{blocker}/cw.db"}
+    )
     assert code == 25
     assert out == ""
     assert err.count("\n") == 1

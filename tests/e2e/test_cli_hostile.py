@@ -8,10 +8,9 @@ import httpx
 import pytest
 
 from adapters.cli.errors import EXIT_CODES
-from adapters.cli.main import main
 from adapters.container import Container
 from domain.errors import ConfigError, StreamError, TruncatedStreamError
-from tests.e2e.conftest import HF_KEY, Router, hf_environ, lines, text_reply
+from tests.e2e.conftest import HF_KEY, Router, hf_environ, lines, run_cw, text_reply
 
 Build = Callable[..., Container]
 
@@ -20,12 +19,6 @@ KEY_VARIABLES = {
     "openai": "OPENAI_API_KEY",
     "claude": "ANTHROPIC_API_KEY",
 }
-
-
-def run_cw(capsys: pytest.CaptureFixture[str], argv: list[str], **kw: object) -> tuple[int, str, str]:
-    code = main(argv, **kw)  # type: ignore[arg-type]
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.parametrize("key", ["hf_abc\nX-Evil: 1", "hf_abcé", "hf_ab c"])

@@ -11,20 +11,13 @@ import pytest
 from dependency_injector import providers
 
 from adapters.cli.errors import EXIT_CODES
-from adapters.cli.main import main
 from adapters.container import build_container
 from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.settings import Settings
 from domain.errors import ConfigError
-from tests.e2e.conftest import Router, hf_environ, lines, serving
+from tests.e2e.conftest import Router, hf_environ, lines, run_cw, serving
 
 ANTHROPIC_KEY = "sk-ant-api03-" + "LoopbackSecret" * 3
-
-
-def run_cw(capsys: pytest.CaptureFixture[str], argv: list[str], **kw: Any) -> tuple[int, str, str]:
-    code = main(argv, **kw)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _container(router: Router, **extra: str) -> Any:

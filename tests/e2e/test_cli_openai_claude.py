@@ -19,12 +19,12 @@ import attrs
 import pytest
 
 from adapters.cli.errors import EXIT_CODES
-from adapters.cli.main import main
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.anthropic import wire as anthropic_wire
 from adapters.llm.openai_compatible import wire as openai_wire
 from domain.errors import PermissionDeniedError
 from domain.messages import AIResponse, FinishReason, ThinkingBlock, ToolCall, Usage
+from tests.e2e.conftest import run_cw
 
 OPENAI_KEY = "sk-proj-" + "LoopbackSecret" * 3
 ANTHROPIC_KEY = "sk-ant-api03-" + "LoopbackSecret" * 3
@@ -89,14 +89,6 @@ def loopback() -> Iterator[Loopback]:
         server.server_close()
 
 
-def run_cw(
-    capsys: pytest.CaptureFixture[str], argv: list[str], environ: dict[str, str]
-) -> tuple[int, str, str]:
-    code = main(argv, environ=environ)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def claude_stream(response: AIResponse) -> bytes:
     payloads = anthropic_wire.render_stream(response, fragment=4)
     return render_sse(ServerSentEvent(event=p["type"], data=json.dumps(p)) for p in payloads)
@@ -129,7 +121,7 @@ def test_claude_two_tool_turns_keep_ids_signatures_and_errors(
     argv = ["run", "read", "--backend", "claude", "--base-url", loopback.url, "--tool", "read"]
     argv += ["--workspace", str(tmp_path), "--json", "--temperature", "0.4"]
     environ = {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_THINKING_BUDGET": "2048"}
-    code, out, err = run_cw(capsys, argv, environ)
+    code, out, err = run_cw(capsys, argv, environ=environ)
 
     assert code == 0, err
     assert json.loads(out)["content"] == "Done — première."
@@ -179,7 +171,7 @@ def test_claude_overloaded_event_before_any_text_is_retried(
     code, out, err = run_cw(
         capsys,
         ["run", "hi", "--backend", "claude", "--base-url", loopback.url],
-        {"ANTHROPIC_API_KEY": ANTHROPIC_KEY},
+        environ={"ANTHROPIC_API_KEY": ANTHROPIC_KEY},
     )
     assert code == 0, err
     assert out == "Bonjour\n"
@@ -206,7 +198,7 @@ def test_openai_reasoning_model_two_tool_turns(
         "OPENAI_ORGANIZATION": "org-42",
         "OPENAI_REASONING_EFFORT": "low",
     }
-    code, out, err = run_cw(capsys, argv, environ)
+    code, out, err = run_cw(capsys, argv, environ=environ)
 
     assert code == 0, err
     assert out.endswith("alpha it is\n")
@@ -239,7 +231,7 @@ def test_openai_insufficient_quota_is_one_request_and_says_to_add_credit(
     code, out, err = run_cw(
         capsys,
         ["run", "hi", "--backend", "openai", "--base-url", loopback.url],
-        {"OPENAI_API_KEY": OPENAI_KEY},
+        environ={"OPENAI_API_KEY": OPENAI_KEY},
     )
     assert code == EXIT_CODES[PermissionDeniedError]
     assert out == ""

@@ -18,14 +18,24 @@ from typing import Any
 import pytest
 from dependency_injector import providers
 
-from adapters.cli.main import main
 from adapters.container import build_container
 from adapters.llm.fake import script_handler
 from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.openai_compatible import wire as openai_wire
 from adapters.llm.scripted_server import ScriptedServer
 from domain.messages import AIResponse, Usage
-from tests.e2e.conftest import HF_KEY, Router, chunk, hf_environ, lines, serving, sse, text_reply, tool_reply
+from tests.e2e.conftest import (
+    HF_KEY,
+    Router,
+    chunk,
+    hf_environ,
+    lines,
+    run_cw,
+    serving,
+    sse,
+    text_reply,
+    tool_reply,
+)
 
 OPENAI_KEY = "sk-proj-" + "LoopbackSecret" * 3
 ANTHROPIC_KEY = "sk-ant-api03-" + "LoopbackSecret" * 3
@@ -34,12 +44,6 @@ ANSWER = AIResponse(
     model="m",
     usage=Usage(prompt_tokens=5, completion_tokens=6, total_tokens=11),
 )
-
-
-def run_cw(capsys: pytest.CaptureFixture[str], argv: list[str], **kw: Any) -> tuple[int, str, str]:
-    code = main(argv, **kw)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # --- --no-stream asks for a whole reply -------------------------------------------------------
