@@ -58,6 +58,13 @@ async def _status(api: Api, conversation_id: str) -> dict[str, Any]:
     return dict(response.json())
 
 
+async def _say_go(api: Api, conversation: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Send "go" to ``conversation``: its path, and the events of the run that answers."""
+    path = f"/conversations/{conversation['id']}"
+    await api.request("POST", f"{path}/messages", json={"content": "go"})
+    return path, await api.stream(conversation["id"])
+
+
 async def test_a_message_runs_in_the_background_and_is_kept(api: Api) -> None:
     api.script(AIResponse(content="Hi!", usage=Usage(prompt_tokens=4, completion_tokens=2, total_tokens=6)))
     agent = await api.agent()
@@ -155,9 +162,7 @@ async def test_client_tools_pause_with_every_call_and_resume_when_all_are_answer
     )
     agent = await api.agent()
     conversation = await api.conversation(agent["id"], client_tool_schemas=CLIENT_TOOLS)
-    path = f"/conversations/{conversation['id']}"
-    await api.request("POST", f"{path}/messages", json={"content": "go"})
-    events = await api.stream(conversation["id"])
+    path, events = await _say_go(api, conversation)
     assert events[-1].type == "tool_request"
     requested = events[-1].data["tool_requests"]
     assert [r["call_id"] for r in requested] == ["c1", "c2"]
@@ -204,9 +209,7 @@ async def test_stopping_a_run_that_waits_for_the_client(scripted: tuple[Api, Scr
     models.script.append(calls(ToolCall(id="c1", name="bash")))
     agent = await api.agent()
     conversation = await api.conversation(agent["id"], client_tool_schemas=CLIENT_TOOLS)
-    path = f"/conversations/{conversation['id']}"
-    await api.request("POST", f"{path}/messages", json={"content": "go"})
-    paused = await api.stream(conversation["id"])
+    path, paused = await _say_go(api, conversation)
     assert paused[-1].type == "tool_request"
     assert (await api.request("POST", f"{path}/stop")).status_code == 200
     after = await api.stream(conversation["id"], after=paused[-1].id)
@@ -238,9 +241,7 @@ async def test_max_turns_bounds_the_whole_run_across_client_tool_pauses(
     conversation = await api.conversation(
         agent["id"], client_tool_schemas=CLIENT_TOOLS, metadata={"max_turns": 2}
     )
-    path = f"/conversations/{conversation['id']}"
-    await api.request("POST", f"{path}/messages", json={"content": "go"})
-    events = await api.stream(conversation["id"])
+    path, events = await _say_go(api, conversation)
     for call_id in ("c1", "c2"):
         assert events[-1].type == "tool_request"
         assert [r["call_id"] for r in events[-1].data["tool_requests"]] == [call_id]
@@ -331,9 +332,7 @@ async def test_server_tools_of_a_reply_run_before_it_pauses_for_its_client_tools
         api.token = await api.register()
         agent = await api.agent(tools=["read"])
         conversation = await api.conversation(agent["id"], client_tool_schemas=CLIENT_TOOLS)
-        path = f"/conversations/{conversation['id']}"
-        await api.request("POST", f"{path}/messages", json={"content": "go"})
-        events = await api.stream(conversation["id"])
+        path, events = await _say_go(api, conversation)
         types = [e.type for e in events]
         assert types.index("tool_executing") < types.index("tool_completed") < types.index("tool_request")
         executing = next(e for e in events if e.type == "tool_executing")
