@@ -185,17 +185,24 @@ def test_a_tool_call_cut_off_by_the_token_limit_is_not_run(
     assert err.startswith("warning:")
 
 
-def test_a_cut_off_run_in_json_says_length_with_the_text_so_far(
+def _run_read_json(
     capsys: pytest.CaptureFixture[str], router: Router, tmp_path: Path
-) -> None:
-    router.stream(_cut_off_tool_call())
+) -> tuple[dict[str, Any], str]:
+    """``cw run "read a.txt" --tool read --json`` on the Hugging Face router: its document and stderr."""
     code, out, err = run_cw(
         capsys,
         ["run", "read a.txt", "--tool", "read", "--workspace", str(tmp_path), "--json"],
         container=_hf_container(router),
     )
     assert code == 0, err
-    data = json.loads(out)
+    return json.loads(out), err
+
+
+def test_a_cut_off_run_in_json_says_length_with_the_text_so_far(
+    capsys: pytest.CaptureFixture[str], router: Router, tmp_path: Path
+) -> None:
+    router.stream(_cut_off_tool_call())
+    data, err = _run_read_json(capsys, router, tmp_path)
     assert data["finish_reason"] == "length"
     assert data["content"] == "Let me read the file"
     assert data["tool_calls"] == []
@@ -275,13 +282,7 @@ def test_json_total_usage_adds_up_every_model_call(
     (tmp_path / "a.txt").write_text("alpha\n", encoding="utf-8")
     router.stream(tool_reply(("call_a", "read", {"file_path": "a.txt"})))  # 20 + 9 = 29
     router.stream(text_reply("done"))  # 11 + 7 = 18
-    code, out, err = run_cw(
-        capsys,
-        ["run", "read a.txt", "--tool", "read", "--workspace", str(tmp_path), "--json"],
-        container=_hf_container(router),
-    )
-    assert code == 0, err
-    data = json.loads(out)
+    data, _ = _run_read_json(capsys, router, tmp_path)
     assert data["usage"] == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
     assert data["total_usage"] == {"prompt_tokens": 31, "completion_tokens": 16, "total_tokens": 47}
 
