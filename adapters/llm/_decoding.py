@@ -298,18 +298,18 @@ async def body_chunks(
     iterator = _body_iterator(response, engine.backend)
     cap = engine.limits.max_body_bytes
     size = 0
+
+    def over_body_cap() -> StreamError:
+        return over_cap(
+            "max_body_bytes", backend=engine.backend, limits=engine.limits, model=model, partial=partial()
+        )
+
     with engine._mapped(model, in_body=True, partial=partial):
         if deadline is None:
             async for chunk in iterator:
                 size += len(chunk)
                 if size > cap:
-                    raise over_cap(
-                        "max_body_bytes",
-                        backend=engine.backend,
-                        limits=engine.limits,
-                        model=model,
-                        partial=partial(),
-                    )
+                    raise over_body_cap()
                 yield chunk
             return
         watchdog = Watchdog(deadline)
@@ -330,13 +330,7 @@ async def body_chunks(
                     watchdog.reading = False
                 size += len(chunk)
                 if size > cap:
-                    raise over_cap(
-                        "max_body_bytes",
-                        backend=engine.backend,
-                        limits=engine.limits,
-                        model=model,
-                        partial=partial(),
-                    )
+                    raise over_body_cap()
                 yield chunk
         finally:
             watchdog.disarm()
