@@ -127,7 +127,7 @@ def token() -> None:
 def create_token(app: CliApp, email: str, name: str | None) -> None:
     """Create a token for EMAIL and print it, as the only line of stdout (only its hash is kept)."""
     from adapters.auth import hash_token, new_token
-    from domain.errors import DuplicateError
+    from adapters.storage.sql.seed import user_for_email
 
     email = email.strip()
     if "@" not in email or email.startswith("@") or email.endswith("@"):
@@ -136,20 +136,9 @@ def create_token(app: CliApp, email: str, name: str | None) -> None:
     async def work(database: Database) -> str:
         await database.upgrade()
         users = database.users
-        found = await users.user_by_email(email)
-        if found is None:
-            try:
-                user = await users.create_user(
-                    name=name or email.split("@")[0], email=email, password_hash=None
-                )
-                _note(f"created user {email} (no password: it signs in with tokens)")
-            except DuplicateError:
-                again = await users.user_by_email(email)
-                if again is None:
-                    raise
-                user = again[0]
-        else:
-            user = found[0]
+        user, created = await user_for_email(users, email, name)
+        if created:
+            _note(f"created user {email} (no password: it signs in with tokens)")
         secret = new_token()
         await users.add_token(user_id=user.id, token_hash=hash_token(secret), name="cw token create")
         return secret

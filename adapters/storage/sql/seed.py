@@ -20,7 +20,7 @@ from domain.errors import DuplicateError
 from domain.ports import AgentRepositoryPort, UserRepositoryPort
 from domain.service import AgentRecord, User
 
-__all__ = ["DEMO_EMAIL", "DEMO_NAME", "EXAMPLE_AGENTS", "SeedResult", "seed"]
+__all__ = ["DEMO_EMAIL", "DEMO_NAME", "EXAMPLE_AGENTS", "SeedResult", "seed", "user_for_email"]
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_NAME = "Demo user"
@@ -78,7 +78,7 @@ async def seed(db: Database, *, owner_email: str | None = None, owner_name: str 
     users: UserRepositoryPort = db.users
     agents: AgentRepositoryPort = db.agents
     email = (owner_email or DEMO_EMAIL).strip()
-    owner, owner_created = await _user(
+    owner, owner_created = await user_for_email(
         users, email, owner_name or (DEMO_NAME if owner_email is None else None)
     )
     existing = {agent.name: agent for agent in await _all_agents(agents, owner.id)}
@@ -96,7 +96,9 @@ async def seed(db: Database, *, owner_email: str | None = None, owner_name: str 
     return SeedResult(owner=owner, owner_created=owner_created, agents=tuple(seeded), created=tuple(created))
 
 
-async def _user(users: UserRepositoryPort, email: str, name: str | None) -> tuple[User, bool]:
+async def user_for_email(users: UserRepositoryPort, email: str, name: str | None) -> tuple[User, bool]:
+    """The user with ``email``, and whether it was created here (without a password, named
+    ``name`` or the email's local part); a user created concurrently by another process is used."""
     found = await users.user_by_email(email)
     if found is not None:
         return found[0], False
@@ -104,7 +106,7 @@ async def _user(users: UserRepositoryPort, email: str, name: str | None) -> tupl
         return await users.create_user(
             name=name or email.split("@")[0], email=email, password_hash=None
         ), True
-    except DuplicateError:  # created concurrently by another seeder: use theirs
+    except DuplicateError:  # created concurrently by another process: use theirs
         again = await users.user_by_email(email)
         if again is None:
             raise
