@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Mapping
 import httpx
 
 from adapters.llm._clocks import Clocks
+from adapters.llm._settings import refuse_userinfo
 from domain.errors import ConfigError
 
 __all__ = [
     "build_client",
     "httpx_timeout",
-    "refuse_userinfo",
     "shared_ssl_context",
     "whole_reply_timeout",
 ]
@@ -47,7 +47,7 @@ def build_client(
         ConfigError: the base URL carries a user name or password, or a header value cannot
             be sent (a control character or non-ASCII in a key); the message never quotes it.
     """
-    refuse_userinfo(base_url)
+    refuse_userinfo(base_url, "the base URL")  # a last guard: the settings refuse it first
     # A query in the base URL (``?api-version=…``) is sent with every request, after the
     # path: httpx would otherwise append ``/chat/completions`` to the query string.
     root, params = _split_query(base_url)
@@ -80,24 +80,6 @@ def _split_query(base_url: str) -> tuple[str, httpx.QueryParams | None]:
     if not url.query and not url.fragment:
         return base_url, None
     return str(url.copy_with(query=None, fragment=None)), url.params
-
-
-def refuse_userinfo(base_url: str, *, variable: str | None = None) -> None:
-    """Refuse a base URL with ``user:pass@``: httpx would send Basic auth instead of the key.
-
-    Raises:
-        ConfigError: the URL carries a user name or password (never quoted).
-    """
-    try:
-        userinfo = httpx.URL(base_url).userinfo
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return  # left to the URL checks that explain a malformed URL
-    if userinfo:
-        where = variable or "the base URL"
-        raise ConfigError(
-            f"{where} must not contain a user name or password (user:pass@host); "
-            "remove them and set the API key variable instead"
-        )
 
 
 def _hide_header_value(exc: BaseException) -> None:

@@ -52,7 +52,6 @@ import httpx
 from adapters.llm._client import (
     build_client,
     httpx_timeout,
-    refuse_userinfo,
     shared_ssl_context,
     whole_reply_timeout,
 )
@@ -75,6 +74,7 @@ from adapters.llm._http_errors import (
     map_http_errors,
 )
 from adapters.llm._limits import StreamLimits
+from adapters.llm._settings import as_secrets
 from domain.errors import LLMError, LLMTimeoutError, StreamError, TruncatedStreamError
 
 __all__ = [
@@ -92,16 +92,11 @@ __all__ = [
     "is_json_body",
     "map_http_errors",
     "parse_retry_after",
-    "refuse_userinfo",
     "shared_copy",
     "shared_ssl_context",
 ]
 
 E = TypeVar("E")
-
-
-def _as_secrets(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value for value in values if value)
 
 
 @attrs.define(kw_only=True)
@@ -128,7 +123,7 @@ class HTTPEngine:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     rand: Callable[[], float] = random.random
     limits: StreamLimits = attrs.field(factory=StreamLimits)
-    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, converter=_as_secrets)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, converter=as_secrets)
 
     @classmethod
     def open(
