@@ -21,7 +21,7 @@ class BackendFailedError(LLMError):
 
 @router.get("", response_model=BackendsOut)
 async def list_backends(user: CurrentUser, service: ServiceDep) -> BackendsOut:
-    views = service.models.list_backends()
+    views = await service.models.list_backends()
     return BackendsOut(
         backends=[BackendOut.of(v) for v in views], default_backend=service.models.default_backend()
     )
@@ -29,7 +29,7 @@ async def list_backends(user: CurrentUser, service: ServiceDep) -> BackendsOut:
 
 @router.get("/{name}", response_model=BackendOut)
 async def get_backend(name: str, user: CurrentUser, service: ServiceDep) -> BackendOut:
-    return BackendOut.of(service.models.backend(name))
+    return BackendOut.of(await service.models.backend(name))
 
 
 @router.get("/{name}/models", response_model=ModelsOut)

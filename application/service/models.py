@@ -78,17 +78,40 @@ class ManageModels:
     problem: Callable[[str], str | None] = lambda name: None
     offline_models: Callable[[str], Sequence[AIModel] | None] = lambda name: None
     thinking_backends: frozenset[str] = frozenset()
+    probe_seconds: float = 2.0
+    """How long a self-hosted backend's server may take to answer before it is shown as down."""
     _pulls: dict[str, _Pull] = attrs.field(factory=dict, init=False)
 
     def default_backend(self) -> str:
         return self.backends.default_backend
 
-    def list_backends(self) -> list[BackendView]:
-        """Every registered backend, in registration order."""
-        return [self.backend(name) for name in self.backends.names()]
+    async def list_backends(self) -> list[BackendView]:
+        """Every registered backend, in registration order, self-hosted servers probed at once."""
+        return list(await asyncio.gather(*(self.backend(name) for name in self.backends.names())))
 
-    def backend(self, name: str) -> BackendView:
-        """One backend; `NotFoundError` for a name nobody registered."""
+    async def backend(self, name: str) -> BackendView:
+        """One backend; `NotFoundError` for a name nobody registered.
+
+        A configured backend whose server is the user's own (one with model management) is asked
+        for its running models, within `probe_seconds`: one that does not answer is not "connected".
+        """
+        view = self.configured(name)
+        if view.error is not None or not view.capabilities.model_management:
+            return view
+        manager = self.backends.model_manager(name)
+        try:
+            async with asyncio.timeout(self.probe_seconds):
+                await manager.running()
+        except TimeoutError:
+            return attrs.evolve(view, error=f"its server did not answer within {self.probe_seconds:g} s")
+        except AgentError as error:
+            return attrs.evolve(view, error=error.message)
+        finally:
+            await _close(manager)
+        return view
+
+    def configured(self, name: str) -> BackendView:
+        """One backend as its settings describe it, without asking its server."""
         entry = self._entry(name)
         error = self.problem(name)
         model: str | None = None

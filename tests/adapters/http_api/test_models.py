@@ -81,3 +81,20 @@ async def test_a_model_name_with_slash_colon_and_dot_is_one_path(tmp_path: Path)
             assert (await api.request("DELETE", f"/ai-backends/ollama/models/{model}")).status_code == 204
             assert (await api.request("GET", f"/ai-backends/ollama/models/{model}")).status_code == 404
             assert (await api.request("DELETE", f"/ai-backends/ollama/models/{model}")).status_code == 404
+
+
+async def test_a_self_hosted_backend_whose_server_is_down_is_not_connected(tmp_path: Path) -> None:
+    async for api in make_api(tmp_path, {"OLLAMA_BASE_URL": "http://127.0.0.1:9"}):
+        api.token = await api.register()
+        listed = (await api.request("GET", "/ai-backends")).json()["backends"]
+        ollama = next(backend for backend in listed if backend["name"] == "ollama")
+        assert ollama["status"] == "error"
+        assert "not reachable" in ollama["error"]
+        one = (await api.request("GET", "/ai-backends/ollama")).json()
+        assert (one["status"], one["error"]) == ("error", ollama["error"])
+    (tmp_path / "up").mkdir()
+    async with FakeOllamaServer() as server:
+        async for api in make_api(tmp_path / "up", {"OLLAMA_BASE_URL": server.url}):
+            api.token = await api.register()
+            one = (await api.request("GET", "/ai-backends/ollama")).json()
+            assert (one["status"], one.get("error")) == ("connected", None)
