@@ -45,9 +45,8 @@ whose ``XADD`` was lost reaches it within that time."""
 
 
 def _entry_to_event(conversation_id: str, entry_id: Any, fields: Mapping[bytes, bytes]) -> StoredEvent:
-    raw_id = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
     return StoredEvent(
-        id=int(raw_id.split("-", 1)[0]),
+        id=_entry_id(entry_id),
         conversation_id=conversation_id,
         type=fields[b"type"].decode(),
         data=json.loads(fields[b"data"]),
