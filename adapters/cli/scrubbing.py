@@ -44,11 +44,6 @@ class ScrubbingWriter:
 
     def write(self, text: str) -> int:
         values = self._values()
-        if not values:
-            pending, self._held = self._held + text, ""
-            if pending:
-                self._target.write(pending)
-            return len(text)
         pending = self._held + text
         for value in values:
             pending = pending.replace(value, _MASK)
