@@ -75,17 +75,9 @@ def cluster(
                 (f"worker {index + 1}", subprocess.Popen([sys.executable, *_CW, "worker", *extra], env=env))  # noqa: S603
             )
         for index in range(apis):
-            argv = [
-                sys.executable,
-                *_CW,
-                "serve",
-                "--host",
-                host,
-                "--port",
-                str(port + index),
-                "--queue",
-                queue,
-            ]
+            # The queue URL reaches `cw serve` through CW_QUEUE_URL in its environment, not its
+            # argv: a password in it would show in every user's `ps`.
+            argv = [sys.executable, *_CW, "serve", "--host", host, "--port", str(port + index)]
             processes.append((f"api http://{host}:{port + index}", subprocess.Popen(argv, env=env)))  # noqa: S603
         names = ", ".join(name for name, _ in processes)
         click.echo(f"cw cluster: started {names}; Ctrl-C stops them", err=True)
