@@ -32,9 +32,6 @@ def annotate(reply: AIResponse, headers: Mapping[str, str]) -> AIResponse:
     return attrs.evolve(reply, metadata={**reply.metadata, "request_id": request_id})
 
 
-_TOO_DEEP = object()
-
-
 class EventDecoder:
     """Bytes of one streamed reply → our stream events (one instance per attempt)."""
 
@@ -122,7 +119,7 @@ class EventDecoder:
         except (ValueError, StopIteration):
             end = -1
         except RecursionError:
-            return self._feed(event, _TOO_DEEP)
+            raise self._too_deep(event) from None
         if end != len(data):
             return self._apply_slowly(event)
         return self._state.feed(payload, event=event.event)
@@ -134,7 +131,7 @@ class EventDecoder:
         try:
             payload = json.loads(event.data)
         except RecursionError:
-            payload = _TOO_DEEP
+            raise self._too_deep(event) from None
         except ValueError as exc:
             raise StreamError(
                 f"Anthropic sent a {event.event} event whose data is not JSON: {event.data[:120]!r}",
@@ -142,15 +139,13 @@ class EventDecoder:
                 model=self._state.model or None,
                 partial=self._state.partial(),
             ) from exc
-        return self._feed(event, payload)
-
-    def _feed(self, event: ServerSentEvent, payload: object) -> list[StreamEvent]:
-        if payload is _TOO_DEEP:
-            raise StreamError(
-                f"Anthropic sent a {event.event} event whose JSON is nested too deeply to read; "
-                "the server is broken or hostile",
-                backend=wire.BACKEND,
-                model=self._state.model or None,
-                partial=self._state.partial(),
-            )
         return self._state.feed(payload, event=event.event)
+
+    def _too_deep(self, event: ServerSentEvent) -> StreamError:
+        return StreamError(
+            f"Anthropic sent a {event.event} event whose JSON is nested too deeply to read; "
+            "the server is broken or hostile",
+            backend=wire.BACKEND,
+            model=self._state.model or None,
+            partial=self._state.partial(),
+        )

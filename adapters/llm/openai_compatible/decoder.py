@@ -91,7 +91,7 @@ class ChatStreamDecoder:
             StreamError, "the stream sent JSON nested too deeply to read; the server is broken or hostile"
         )
 
-    def _cut(self, error: StreamError) -> TruncatedStreamError:
+    def _cut(self) -> TruncatedStreamError:
         return self._error(
             TruncatedStreamError,
             "the stream ended in the middle of a line, so the reply is incomplete; "
@@ -209,7 +209,7 @@ class ChatStreamDecoder:
                     raise
                 except StreamError as error:
                     if self._sse.cut_mid_line:  # the connection was cut inside this event
-                        raise self._cut(error) from error
+                        raise self._cut() from error
                     raise
                 events += items
                 if self._done:
