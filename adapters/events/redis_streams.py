@@ -24,11 +24,9 @@ from typing import Any
 
 import attrs
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.queue.settings import redis_location
+from adapters.queue.settings import UNAVAILABLE, redis_location
 from domain.ports import EventLogPort
 from domain.service import StoredEvent
 
@@ -36,7 +34,8 @@ __all__ = ["RedisStreamsEventLog"]
 
 logger = logging.getLogger(__name__)
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError, RedisError)
+_UNAVAILABLE = (*UNAVAILABLE, RedisError)
+"""Unreachable, or any other Redis failure: either way the durable log answers instead."""
 
 
 DURABLE_CHECK_EVERY = 10.0

@@ -18,7 +18,6 @@ from adapters.queue.settings import UNAVAILABLE, RedisQueueSettings
 __all__ = ["RunStreamBroker"]
 
 logger = logging.getLogger(__name__)
-_UNAVAILABLE = UNAVAILABLE
 
 
 class RunStreamBroker(RedisStreamBroker):
@@ -48,7 +47,7 @@ class RunStreamBroker(RedisStreamBroker):
 
     async def startup(self) -> None:
         # A worker started while Redis is down waits for it in `listen` instead of failing here.
-        with contextlib.suppress(*_UNAVAILABLE):
+        with contextlib.suppress(*UNAVAILABLE):
             await super().startup()
 
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
@@ -98,11 +97,11 @@ class RunStreamBroker(RedisStreamBroker):
                         raise
                     await self._declare_consumer_group()  # Redis came back without our group
                     continue
-                except _UNAVAILABLE as exc:
+                except UNAVAILABLE as exc:
                     logger.warning("Redis unreachable (%s); retrying in %.1fs", type(exc).__name__, backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
-                    with contextlib.suppress(*_UNAVAILABLE, RedisError):
+                    with contextlib.suppress(*UNAVAILABLE, RedisError):
                         await self._declare_consumer_group()
                     continue
                 for _stream, messages in fetched or ():

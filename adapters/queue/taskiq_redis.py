@@ -60,7 +60,6 @@ TASK_NAME: Final = "cw.run"
 GiveUp = Callable[[RunJob, str], Awaitable[None]]
 """Ends a run that cannot be delivered again (marks it failed with the message, tells listeners)."""
 
-_UNAVAILABLE = UNAVAILABLE
 
 # Delete the conversation's run marker only when it still names this run.
 _RELEASE_RUN: Final = """
@@ -130,7 +129,7 @@ class TaskiqRedisRunQueue:
             await self._broker.find_task(TASK_NAME).kiq(_job_payload(job))  # type: ignore[union-attr]
         except SendTaskError as exc:
             raise _unavailable(self.settings, exc.__cause__ or exc) from exc
-        except (*_UNAVAILABLE, RedisError) as exc:
+        except (*UNAVAILABLE, RedisError) as exc:
             self._group_ready = False
             raise _unavailable(self.settings, exc) from exc
 
@@ -143,7 +142,7 @@ class TaskiqRedisRunQueue:
             await self._redis.set(self.settings.cancel_key(run_id), "1", ex=_MARKER_TTL)
             await self._redis.publish(self.settings.cancel_channel, run_id)
             await self._wait_for_end(conversation_id, run_id)
-        except (*_UNAVAILABLE, RedisError) as exc:
+        except (*UNAVAILABLE, RedisError) as exc:
             raise _unavailable(self.settings, exc) from exc
         return True
 
@@ -270,7 +269,7 @@ class TaskiqRedisWorker:
                 return  # another live worker holds it: leave the job pending, it acknowledges it
             attempt = int(await self._redis.incr(keys.attempts_key(job.run_id)))
             await self._redis.expire(keys.attempts_key(job.run_id), _MARKER_TTL)
-        except (*_UNAVAILABLE, RedisError):
+        except (*UNAVAILABLE, RedisError):
             logger.warning("Redis unreachable while taking run %s; it will be delivered again", job.run_id)
             return
         job = attrs.evolve(job, attempt=attempt)
@@ -297,7 +296,7 @@ class TaskiqRedisWorker:
         except Exception:
             logger.exception("run %s failed unexpectedly; it will be delivered again", job.run_id)
             self._running.pop(job.run_id, None)
-            with contextlib.suppress(*_UNAVAILABLE, RedisError):
+            with contextlib.suppress(*UNAVAILABLE, RedisError):
                 await self._redis.delete(keys.lease_key(job.run_id))
             return
         self._running.pop(job.run_id, None)
@@ -306,7 +305,7 @@ class TaskiqRedisWorker:
     async def _cancel_requested(self, run_id: str) -> bool:
         try:
             return bool(await self._redis.exists(self.settings.cancel_key(run_id)))
-        except (*_UNAVAILABLE, RedisError):
+        except (*UNAVAILABLE, RedisError):
             return False
 
     async def _finish_job(self, job: RunJob, context: Context) -> None:
@@ -318,7 +317,7 @@ class TaskiqRedisWorker:
             pipe.delete(keys.lease_key(run_id), keys.attempts_key(run_id), keys.cancel_key(run_id))
             pipe.eval(_RELEASE_RUN, 1, keys.run_key(job.conversation_id), job.run_id)
             await pipe.execute()
-        except (*_UNAVAILABLE, RedisError):
+        except (*UNAVAILABLE, RedisError):
             logger.warning("Redis unreachable while acknowledging run %s", job.run_id)
 
     # --- background helpers --------------------------------------------------------------
@@ -340,7 +339,7 @@ class TaskiqRedisWorker:
                     task = self._running.get(run_id)
                     if task is not None:
                         task.cancel()
-            except (*_UNAVAILABLE, RedisError) as exc:
+            except (*UNAVAILABLE, RedisError) as exc:
                 name = type(exc).__name__
                 logger.warning("cancel channel lost (%s); resubscribing in %.1fs", name, backoff)
                 await asyncio.sleep(backoff)
@@ -360,5 +359,5 @@ class TaskiqRedisWorker:
                 for run_id in list(self._running):
                     pipe.set(self.settings.lease_key(run_id), self.name, px=lease_ms)
                 await pipe.execute()
-            except (*_UNAVAILABLE, RedisError) as exc:
+            except (*UNAVAILABLE, RedisError) as exc:
                 logger.warning("could not renew leases (%s)", type(exc).__name__)
