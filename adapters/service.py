@@ -33,7 +33,7 @@ from application.service.runs import SendMessage, StopRun, SubmitToolResult
 from domain.errors import ConfigError
 from domain.model_config import AIModel
 from domain.ports import EventLogPort, RunHandler, RunQueuePort, ToolRunnerPort
-from domain.service import ConversationStatus, EventType
+from domain.service import EventType
 
 if TYPE_CHECKING:
     from adapters.container import Container
@@ -78,27 +78,14 @@ class Service:
         """
         if getattr(self.queue, "spans_processes", False):
             return 0
-        import sqlalchemy as sa
-
-        from adapters.storage.sql.models import ConversationRow
         from application.service.events import stats_payload
 
-        async with self.db.sql.transaction("find interrupted runs") as connection:
-            rows = await connection.execute(
-                sa.select(ConversationRow.id).where(
-                    ConversationRow.status == ConversationStatus.PROCESSING.value
-                )
-            )
-            interrupted = [str(row[0]) for row in rows]
-        count = await self.db.conversations.fail_interrupted(INTERRUPTED_BY_RESTART)
+        failed = await self.db.conversations.fail_interrupted(INTERRUPTED_BY_RESTART)
         # Each interrupted run still gets its one terminal event, so a listener's stream ends.
-        for conversation_id in interrupted:
-            record = await self.db.conversations.get_any(conversation_id)
-            if record is None or record.status is not ConversationStatus.FAILED:
-                continue
+        for record in failed:
             data = {"status": "failed", "error": INTERRUPTED_BY_RESTART, "stats": stats_payload(record.stats)}
-            await self.events.append(conversation_id, EventType.FAILED, data)
-        return count
+            await self.events.append(record.id, EventType.FAILED, data)
+        return len(failed)
 
     @property
     def queue_description(self) -> str | None:

@@ -293,8 +293,9 @@ class ConversationRepositoryPort(Protocol):
 
     async def delete(self, owner_id: str, conversation_id: str) -> bool: ...
 
-    async def fail_interrupted(self, error: str) -> int:
-        """Mark every ``processing`` conversation ``failed`` with ``error``; how many there were."""
+    async def fail_interrupted(self, error: str) -> tuple[ConversationRecord, ...]:
+        """Mark every ``processing`` conversation ``failed`` with ``error``; those conversations, as
+        now stored."""
         ...
 
 

@@ -261,14 +261,15 @@ class SQLConversationRepository:
             return True
 
     @shielded
-    async def fail_interrupted(self, error: str) -> int:
+    async def fail_interrupted(self, error: str) -> tuple[ConversationRecord, ...]:
         async with self._sql.transaction("mark interrupted runs failed", write=True) as connection:
-            result = await connection.execute(
+            rows = await connection.execute(
                 sa.update(ConversationRow)
                 .where(ConversationRow.status == ConversationStatus.PROCESSING.value)
                 .values(status=ConversationStatus.FAILED.value, error=error, updated_at=utc_now())
+                .returning(*ConversationRow.__table__.columns)
             )
-            return int(result.rowcount)
+            return tuple(_conversation(row) for row in rows)
 
 
 async def _locked(connection: Any, conversation_id: str) -> ConversationRecord | None:

@@ -212,14 +212,18 @@ async def test_fail_interrupted_fails_only_processing_conversations(
         conversation(world.ada, world.agent, status=ConversationStatus.WAITING_FOR_TOOL)
     )
     done = await conversations.add(conversation(world.ada, world.agent, status=ConversationStatus.COMPLETED))
-    assert await conversations.fail_interrupted("interrupted by a restart") == 3
+    failed = await conversations.fail_interrupted("interrupted by a restart")
+    assert sorted(record.id for record in failed) == sorted(made.id for made in (*running, bobs))
+    assert {(record.status, record.error) for record in failed} == {
+        (ConversationStatus.FAILED, "interrupted by a restart")
+    }
     for made in (*running, bobs):
         stored = await conversations.get_any(made.id)
         assert stored is not None
         assert (stored.status, stored.error) == (ConversationStatus.FAILED, "interrupted by a restart")
     assert (await conversations.get_any(waiting.id)).status is ConversationStatus.WAITING_FOR_TOOL  # type: ignore[union-attr]
     assert (await conversations.get_any(done.id)).status is ConversationStatus.COMPLETED  # type: ignore[union-attr]
-    assert await conversations.fail_interrupted("again") == 0
+    assert await conversations.fail_interrupted("again") == ()
 
 
 async def test_delete_removes_the_record_its_messages_and_events(database: Database, world: World) -> None:
