@@ -139,8 +139,6 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        if isinstance(error, _TooLargeError):
-            return error_response(413, f"the request body is over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
         _log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
         return error_response(500, "the server failed unexpectedly; the error was logged")
 
