@@ -90,8 +90,8 @@ def shown_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         password = parts.password
-    except ValueError:
-        return url.split("@", 1)[1] if "@" in url else url
+    except ValueError:  # unparsable (an unclosed IPv6 bracket): drop all up to the last "@"
+        return url.rpartition("@")[2]
     if password is None:
         return url
     user, _, host = parts.netloc.rpartition("@")

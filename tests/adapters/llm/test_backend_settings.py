@@ -57,6 +57,14 @@ def test_repr_masks_the_key_and_a_password_in_the_url() -> None:
     assert "'***'" in shown
 
 
+def test_a_password_with_an_at_sign_in_a_url_that_does_not_parse_is_never_shown() -> None:
+    settings = VLLMSettings(base_url="https://user:hun@ter2@[::1/v1")  # the bracket is never closed
+    with pytest.raises(ConfigError, match="VLLM_BASE_URL must be an http") as caught:
+        settings.validate()
+    assert "ter2" not in str(caught.value)
+    assert "ter2" not in repr(settings)
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
