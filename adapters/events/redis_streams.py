@@ -23,10 +23,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from adapters.queue.settings import UNAVAILABLE, redis_location
+from adapters.queue.settings import UNAVAILABLE, redis_client, redis_location
 from domain.ports import EventLogPort
 from domain.service import StoredEvent
 
@@ -184,10 +184,7 @@ class RedisStreamsEventLog:
 
     def __attrs_post_init__(self) -> None:
         # Appends wait for a free connection rather than fail when many runs write at once.
-        pool = BlockingConnectionPool.from_url(
-            self.url, max_connections=64, timeout=20, socket_connect_timeout=2.0, socket_timeout=10.0
-        )
-        self._redis = Redis(connection_pool=pool)
+        self._redis = redis_client(self.url)
         self._reader = _StreamReader(self.url, self._redis)
 
     def _key(self, conversation_id: str) -> str:

@@ -69,15 +69,16 @@ class RedisQueueSettings:
         return f"{self.prefix}:cancel:{run_id}"
 
 
-def redis_client(settings: RedisQueueSettings) -> Redis:
+def redis_client(url: str, *, connect_timeout: float = 2.0) -> Redis:
+    """A client for ``url`` on a pool of at most 64 connections, shared by every command."""
     # A blocking pool: a thousand runs starting at once wait for a connection instead of
     # failing with redis-py's "Too many connections" (its default pools stop at 100).
     pool = BlockingConnectionPool.from_url(
-        settings.url,
+        url,
         max_connections=64,
         timeout=20,
-        socket_connect_timeout=settings.connect_timeout,
-        socket_timeout=max(10.0, settings.connect_timeout),
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=max(10.0, connect_timeout),
         health_check_interval=30,
     )
     return Redis(connection_pool=pool)

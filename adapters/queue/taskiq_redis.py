@@ -111,7 +111,7 @@ class TaskiqRedisRunQueue:
     def __attrs_post_init__(self) -> None:
         self._broker = RunStreamBroker(self.settings, consumer_name=f"api-{uuid.uuid4().hex[:8]}")
         self._broker.register_task(_never_called_here, task_name=TASK_NAME)
-        self._redis = redis_client(self.settings)
+        self._redis = redis_client(self.settings.url, connect_timeout=self.settings.connect_timeout)
 
     def describe(self) -> str:
         """Where the runs go, for people (no password)."""
@@ -210,7 +210,7 @@ class TaskiqRedisWorker:
             await execute(payload, context)
 
         self._broker.register_task(run_job, task_name=TASK_NAME)
-        self._redis = redis_client(self.settings)
+        self._redis = redis_client(self.settings.url, connect_timeout=self.settings.connect_timeout)
 
     @property
     def running(self) -> int:
