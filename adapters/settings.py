@@ -42,6 +42,7 @@ __all__ = [
     "is_secret",
     "read_environment",
     "redact",
+    "secret_values",
 ]
 
 DEFAULT_BACKEND = "huggingface"
@@ -85,6 +86,13 @@ _ENV_ALIASES = {"prod": "production", "production": "production", "test": "test"
 def is_secret(name: str) -> bool:
     """Whether a variable named ``name`` holds a secret (an API key, a token, a password)."""
     return bool(_SECRET_NAME.search(name))
+
+
+def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Every secret value set in ``environ`` (keys, tokens, passwords), stripped, for scrubbing output."""
+    return tuple(
+        value.strip() for key, value in environ.items() if is_secret(key) and len(value.strip()) >= 4
+    )
 
 
 def redact(environ: Mapping[str, str]) -> dict[str, str]:
@@ -236,7 +244,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value set, so that output can be scrubbed of them as a last resort."""
-        return tuple(value for key, value in self.environ.items() if is_secret(key) and len(value) >= 4)
+        return secret_values(self.environ)
 
     def tool_timeout(self) -> float:
         """``CW_TOOL_TIMEOUT``: seconds one tool call may take (default 60); its result then says so.

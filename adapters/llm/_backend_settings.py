@@ -33,10 +33,10 @@ from adapters.llm._settings import (
     check_api_key,
     is_loopback_host,
     refuse_userinfo,
-    secret_values,
     shown_url,
 )
 from adapters.serialization import make_converter
+from adapters.settings import secret_values
 from domain.errors import ConfigError
 
 __all__ = ["HTTPBackendSettings", "mask", "optional_text"]

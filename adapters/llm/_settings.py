@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from adapters.settings import is_secret
 from domain.errors import ConfigError
 
 __all__ = [
@@ -23,12 +22,10 @@ __all__ = [
     "check_api_key",
     "is_loopback_host",
     "refuse_userinfo",
-    "secret_values",
     "shown_url",
 ]
 
 _SENDABLE = re.compile(r"^[\x21-\x7e]+$")
-_MIN_SECRET_CHARS = 4
 
 
 def check_api_key(variable: str, value: str | None) -> None:
@@ -102,15 +99,6 @@ def shown_url(url: str) -> str:
 def as_secrets(values: Iterable[str]) -> tuple[str, ...]:
     """The ``secrets`` field converter of the backend settings: a tuple of the non-empty values."""
     return tuple(value for value in values if value)
-
-
-def secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Every secret value set in ``environ`` (keys, tokens, passwords), for scrubbing errors."""
-    return tuple(
-        value.strip()
-        for key, value in environ.items()
-        if is_secret(key) and value and len(value.strip()) >= _MIN_SECRET_CHARS
-    )
 
 
 class Secret:

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from adapters.llm._limits import StreamLimits
-from adapters.llm._settings import as_secrets, check_api_key, is_loopback_host, refuse_userinfo, secret_values
+from adapters.llm._settings import as_secrets, check_api_key, is_loopback_host, refuse_userinfo
+from adapters.settings import secret_values
 from domain.errors import ConfigError
 
 __all__ = [

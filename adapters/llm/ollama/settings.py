@@ -28,7 +28,8 @@ from urllib.parse import urlsplit
 import attrs
 
 from adapters.llm._limits import StreamLimits
-from adapters.llm._settings import as_secrets, refuse_userinfo, secret_values
+from adapters.llm._settings import as_secrets, refuse_userinfo
+from adapters.settings import secret_values
 from domain.errors import ConfigError
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings", "redact_url"]
