@@ -44,10 +44,10 @@ from dependency_injector import containers, providers
 
 from adapters.environments import environment_config
 from adapters.llm import SPECS, SPECS_BY_NAME, BackendSpec, BuildContext
-from adapters.settings import DEFAULT_MAX_TOOL_CALLS, Settings
+from adapters.settings import Settings
 from application.model_config import ModelConfigNormalizer
 from application.registry import BackendEntry, BackendRegistry
-from application.run_agent import RunAgent
+from application.run_agent import DEFAULT_MAX_TOOL_CALLS, RunAgent
 from application.tools import ToolRegistry
 from domain.errors import ConfigError, UnknownBackendError
 from domain.ports import ConversationStorePort

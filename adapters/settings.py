@@ -27,6 +27,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from adapters.environments import ENVIRONMENTS
+from application.run_agent import DEFAULT_MAX_TOOL_CALLS
 from domain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -50,9 +51,6 @@ DEFAULT_BACKEND = "huggingface"
 
 DEFAULT_TOOL_TIMEOUT = 60.0
 """Seconds a tool call may take when ``CW_TOOL_TIMEOUT`` is not set."""
-
-DEFAULT_MAX_TOOL_CALLS = 32
-"""Tool calls run from one model reply when ``CW_MAX_TOOL_CALLS`` is not set."""
 
 
 class _BackendPrefixes(Mapping[str, str]):
