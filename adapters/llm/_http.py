@@ -63,9 +63,8 @@ from adapters.llm._decoding import (
     is_json_body,
     read_body,
     read_response,
-    shared_copy,
 )
-from adapters.llm._errors import error_for_status, parse_retry_after, scrub_error
+from adapters.llm._errors import parse_retry_after, scrub_error
 from adapters.llm._http_errors import (
     StatusErrorHook,
     StatusFailure,
@@ -87,12 +86,10 @@ __all__ = [
     "StreamLimits",
     "build_client",
     "default_status_error",
-    "error_for_status",
     "httpx_timeout",
     "is_json_body",
     "map_http_errors",
     "parse_retry_after",
-    "shared_copy",
     "shared_ssl_context",
 ]
 
