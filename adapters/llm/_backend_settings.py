@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 import attrs
@@ -69,8 +69,7 @@ class HTTPBackendSettings:
     """How to reach an HTTP backend (see the module docs). ``repr`` never shows the key.
 
     Attributes:
-        api_key: the bearer token; required unless ``base_url`` is on this machine and the
-            backend allows that (``key_optional_on_loopback``).
+        api_key: the bearer token; whether one is required is the backend's ``key_required``.
         base_url: the API root (a trailing ``/`` is dropped).
         model: the model used when an agent sets none.
         timeout: the total deadline of one call, in seconds.
@@ -86,7 +85,9 @@ class HTTPBackendSettings:
     default_base_url: ClassVar[str]
     default_model: ClassVar[str]
     default_timeout: ClassVar[float] = 120.0
-    key_optional_on_loopback: ClassVar[bool] = True
+    key_required: ClassVar[Literal["always", "off-machine", "never"]] = "off-machine"
+    """When the backend needs a key: ``always`` (a hosted API), ``off-machine`` (a server on
+    this machine may go without), or ``never`` (Ollama; a key, when set, is still sent)."""
     key_noun: ClassVar[str] = "key"
     """What the backend calls its key in messages (Hugging Face: ``token``)."""
     header_fields: ClassVar[tuple[str, ...]] = ("api_key",)
@@ -198,7 +199,8 @@ class HTTPBackendSettings:
         for field in self.header_fields:
             check_api_key(self.variable(field), getattr(self, field))
         local = is_loopback_host(host)
-        if not self.api_key and not (local and self.key_optional_on_loopback):
+        needed = self.key_required == "always" or (self.key_required == "off-machine" and not local)
+        if not self.api_key and needed:
             raise ConfigError(self._missing_key(host))
         if self.api_key and url.scheme == "http" and not local:
             raise ConfigError(

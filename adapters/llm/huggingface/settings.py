@@ -59,7 +59,7 @@ class HuggingFaceSettings(HTTPBackendSettings):
     title = "Hugging Face"
     default_base_url = DEFAULT_BASE_URL
     default_model = DEFAULT_MODEL
-    key_optional_on_loopback = False
+    key_required = "always"
     key_noun = "token"
     header_fields = ("api_key", "bill_to")
 
