@@ -44,7 +44,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import attrs
 import httpx
@@ -94,6 +94,17 @@ __all__ = [
 ]
 
 E = TypeVar("E")
+
+
+class RequestOptions(TypedDict, total=False):
+    """The keyword options of `HTTPEngine.request` (and `request_json`)."""
+
+    json: Any
+    """The body, sent as JSON."""
+    headers: Mapping[str, str] | None
+    """Headers added to the client's own."""
+    model: str | None
+    """The model asked for, named by the errors."""
 
 
 @attrs.define(kw_only=True)
@@ -255,20 +266,15 @@ class HTTPEngine:
                 attempt += 1
 
     async def request_json(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        model: str | None = None,
+        self, method: str, url: str, **options: Unpack[RequestOptions]
     ) -> tuple[Any, httpx.Response]:
-        """Like `request`, and parse the body as JSON.
+        """Like `request` (with the same options), and parse the body as JSON.
 
         Raises:
             StreamError: the 2xx body is not JSON.
         """
-        response = await self.request(method, url, json=json, headers=headers, model=model)
+        response = await self.request(method, url, **options)
+        model = options.get("model")
         try:
             return response.json(), response
         except RecursionError:

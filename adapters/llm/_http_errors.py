@@ -25,6 +25,7 @@ from domain.errors import (
     LLMError,
     LLMTimeoutError,
     StreamError,
+    TimeoutKind,
     TruncatedStreamError,
     UnreachableError,
 )
@@ -45,15 +46,8 @@ class StatusFailure:
 
     def error(self, *, advice: Mapping[int, str] | None = None, provider: str | None = None) -> LLMError:
         """The error the pure `error_for_status` makes of this reply, with per-status ``advice``."""
-        return error_for_status(
-            backend=self.backend,
-            status=self.status,
-            headers=self.headers,
-            body=self.body,
-            model=self.model,
-            provider=provider,
-            advice=advice,
-        )
+        # The fields are `error_for_status`'s arguments by name.
+        return error_for_status(**attrs.asdict(self, recurse=False), provider=provider, advice=advice)
 
 
 StatusErrorHook = Callable[[StatusFailure], LLMError]
@@ -86,6 +80,8 @@ def _timeout_seconds(exc: Exception, clocks: Clocks | None, key: str) -> float |
         return float(value)
     if clocks is None:
         return None
+    if key == "total":
+        return clocks.total
     return clocks.connect if key in {"connect", "pool"} else clocks.idle
 
 
@@ -102,50 +98,28 @@ class _Call:
     def arrived(self) -> AIResponse | None:
         return self.partial() if self.partial else None
 
-
-def _connect_timeout(exc: Exception, call: _Call) -> Exception:
-    seconds = _timeout_seconds(exc, call.clocks, "connect")
-    return LLMTimeoutError(
-        f"{call.backend}: could not connect to {_host(exc)} within {seconds}s; "
-        "check the base URL and your network, or raise the connect timeout",
-        kind="connect",
-        seconds=seconds,
-        **call.extra,
-    )
+    def timed_out(self, message: str, *, kind: TimeoutKind, seconds: float | None) -> LLMTimeoutError:
+        """The timeout error of this call; a connect timeout never has a partial reply."""
+        partial = None if kind == "connect" else self.arrived()
+        return LLMTimeoutError(
+            f"{self.backend}: {message}", kind=kind, seconds=seconds, partial=partial, **self.extra
+        )
 
 
-def _pool_timeout(exc: Exception, call: _Call) -> Exception:
-    seconds = _timeout_seconds(exc, call.clocks, "pool")
-    return LLMTimeoutError(
-        f"{call.backend}: no free connection to {_host(exc)} within {seconds}s; too many calls at once",
-        kind="connect",
-        seconds=seconds,
-        **call.extra,
-    )
+_Builder = Callable[[Exception, _Call], Exception]
 
 
-def _idle_timeout(exc: Exception, call: _Call) -> Exception:
-    seconds = _timeout_seconds(exc, call.clocks, "read")
-    return LLMTimeoutError(
-        f"{call.backend}: {_host(exc)} sent nothing for {seconds}s; the provider may be stuck "
-        "or overloaded — try again, or raise the idle timeout",
-        kind="idle",
-        seconds=seconds,
-        partial=call.arrived(),
-        **call.extra,
-    )
+def _timed_out(clock: str, kind: TimeoutKind, message: str) -> _Builder:
+    """The builder for a run-out ``clock`` (an httpx timeout key, or ``total``).
 
+    ``message`` may name ``{host}`` and ``{seconds}``.
+    """
 
-def _total_timeout(exc: Exception, call: _Call) -> Exception:
-    seconds = call.clocks.total if call.clocks else None
-    return LLMTimeoutError(
-        f"{call.backend}: the call did not finish within its {seconds}s deadline; "
-        "raise the timeout setting or ask for a shorter answer",
-        kind="total",
-        seconds=seconds,
-        partial=call.arrived(),
-        **call.extra,
-    )
+    def build(exc: Exception, call: _Call) -> Exception:
+        seconds = _timeout_seconds(exc, call.clocks, clock)
+        return call.timed_out(message.format(host=_host(exc), seconds=seconds), kind=kind, seconds=seconds)
+
+    return build
 
 
 def _unusable_url(exc: Exception, call: _Call) -> Exception:
@@ -196,12 +170,40 @@ def _http_failure(exc: Exception, call: _Call) -> Exception:
     return UnreachableError(f"{call.backend}: HTTP failure talking to {_host(exc)} ({exc})", **call.extra)
 
 
-_Builder = Callable[[Exception, _Call], Exception]
 _ERROR_MAP: tuple[tuple[type[Exception] | tuple[type[Exception], ...], _Builder], ...] = (
-    (httpx.ConnectTimeout, _connect_timeout),
-    (httpx.PoolTimeout, _pool_timeout),
-    ((httpx.ReadTimeout, httpx.WriteTimeout), _idle_timeout),
-    (TimeoutError, _total_timeout),  # the engine's total deadline (asyncio.timeout)
+    (
+        httpx.ConnectTimeout,
+        _timed_out(
+            "connect",
+            "connect",
+            "could not connect to {host} within {seconds}s; "
+            "check the base URL and your network, or raise the connect timeout",
+        ),
+    ),
+    (
+        httpx.PoolTimeout,
+        _timed_out(
+            "pool", "connect", "no free connection to {host} within {seconds}s; too many calls at once"
+        ),
+    ),
+    (
+        (httpx.ReadTimeout, httpx.WriteTimeout),
+        _timed_out(
+            "read",
+            "idle",
+            "{host} sent nothing for {seconds}s; the provider may be stuck "
+            "or overloaded — try again, or raise the idle timeout",
+        ),
+    ),
+    (
+        TimeoutError,  # the engine's total deadline (asyncio.timeout)
+        _timed_out(
+            "total",
+            "total",
+            "the call did not finish within its {seconds}s deadline; "
+            "raise the timeout setting or ask for a shorter answer",
+        ),
+    ),
     ((httpx.UnsupportedProtocol, httpx.InvalidURL), _unusable_url),
     (httpx.DecodingError, _undecodable),
     ((httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError), _dropped),

@@ -158,20 +158,19 @@ class SSEDecoder:
     def _too_long(self) -> StreamError:
         self._pending = []
         self._pending_size = 0
-        cap = self._limits.max_line_bytes
-        return StreamError(
-            f"the server sent a line longer than {cap} bytes without a line ending; it may not speak "
-            f"the event-stream format (the cap is {StreamLimits.variable('max_line_bytes')})",
-            backend=self._backend,
-        )
+        return self._over_cap("a line longer than {} bytes without a line ending", "max_line_bytes")
 
     def _too_big(self) -> StreamError:
         self._data = []
         self._data_size = 0
-        cap = self._limits.max_event_bytes
+        return self._over_cap("an event of more than {} bytes of data", "max_event_bytes")
+
+    def _over_cap(self, what: str, cap: str) -> StreamError:
+        """The error for a reply over the ``cap`` limit: ``what`` (with ``{}`` for the bytes) it sent."""
+        sent = what.format(getattr(self._limits, cap))
         return StreamError(
-            f"the server sent an event of more than {cap} bytes of data; it may not speak the "
-            f"event-stream format (the cap is {StreamLimits.variable('max_event_bytes')})",
+            f"the server sent {sent}; it may not speak the event-stream format "
+            f"(the cap is {StreamLimits.variable(cap)})",
             backend=self._backend,
         )
 

@@ -26,17 +26,23 @@ from domain.model_config import NormalizedModelConfig
 __all__ = ["build_chat_request", "build_options", "image_base64", "request_warnings"]
 
 
+_OPTION_NAMES = (
+    ("temperature", "temperature"),
+    ("top_p", "top_p"),
+    ("top_k", "top_k"),
+    ("num_ctx", "context_length"),
+    ("num_predict", "max_tokens"),
+    ("seed", "seed"),
+)
+"""Ollama's option name → the `NormalizedModelConfig` field it is sent from."""
+
+
 def build_options(config: NormalizedModelConfig) -> dict[str, Any]:
     """The ``options`` object: the normalised settings under Ollama's names, unset ones left out."""
-    return present(
-        temperature=config.temperature,
-        top_p=config.top_p,
-        top_k=config.top_k,
-        num_ctx=config.context_length,
-        num_predict=config.max_tokens,
-        stop=list(config.stop) if config.stop else None,
-        seed=config.seed,
-    )
+    options = present(**{option: getattr(config, field) for option, field in _OPTION_NAMES})
+    if config.stop:
+        options["stop"] = list(config.stop)
+    return options
 
 
 def request_warnings(config: NormalizedModelConfig) -> tuple[str, ...]:
