@@ -83,25 +83,24 @@ def usage_from(usage: Any) -> tuple[Usage, dict[str, int]]:
 
 
 def assemble_response(
+    message: Mapping[str, Any],
     *,
     texts: Iterable[str],
     thinking_blocks: Sequence[ThinkingBlock],
     tool_calls: Sequence[ToolCall],
-    stop_reason: str | None,
-    stop_sequence: str | None,
-    usage: Usage,
-    cache: Mapping[str, int],
-    model: str,
-    response_id: str | None,
 ) -> AIResponse:
-    """Build the `AIResponse` shared by the non-streaming parser and the stream state."""
-    metadata: dict[str, Any] = dict(cache)
-    if response_id:
-        metadata["response_id"] = response_id
-    if stop_reason is not None:
-        metadata["stop_reason"] = stop_reason
-    if stop_sequence is not None:
-        metadata["stop_sequence"] = stop_sequence
+    """Build the `AIResponse` shared by the non-streaming parser and the stream state.
+
+    ``message`` holds the ``Message`` object's own fields (``id``, ``model``, ``stop_reason``,
+    ``stop_sequence``, ``usage``): the reply body, or what the stream's ``message_start`` and
+    ``message_delta`` events said; the content arrives already read.
+    """
+    usage, cache = usage_from(message.get("usage"))
+    stop_reason = _opt_str(message.get("stop_reason"))
+    said = {"response_id": message.get("id"), "stop_reason": stop_reason}
+    said["stop_sequence"] = message.get("stop_sequence")
+    metadata: dict[str, Any] = {**cache}
+    metadata.update((key, value) for key, value in said.items() if isinstance(value, str) and value)
     thinking = "".join(block.text for block in thinking_blocks if not block.redacted)
     return AIResponse(
         content="".join(texts),
@@ -110,7 +109,7 @@ def assemble_response(
         tool_calls=tuple(tool_calls),
         finish_reason=finish_reason_for(stop_reason),
         usage=usage,
-        model=model,
+        model=str(message.get("model") or ""),
         metadata=metadata,
     )
 
@@ -162,18 +161,7 @@ def parse_completion(payload: Any, *, tool_names: Mapping[str, str] | None = Non
                 )
             )
         # Server-side tool blocks (web search…) and future block types carry nothing we map.
-    usage, cache = usage_from(payload.get("usage"))
-    return assemble_response(
-        texts=texts,
-        thinking_blocks=thinking,
-        tool_calls=calls,
-        stop_reason=_opt_str(payload.get("stop_reason")),
-        stop_sequence=_opt_str(payload.get("stop_sequence")),
-        usage=usage,
-        cache=cache,
-        model=str(payload.get("model") or ""),
-        response_id=_opt_str(payload.get("id")),
-    )
+    return assemble_response(payload, texts=texts, thinking_blocks=thinking, tool_calls=calls)
 
 
 def render_completion(response: AIResponse) -> dict[str, Any]:

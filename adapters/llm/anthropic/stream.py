@@ -29,7 +29,6 @@ from adapters.llm.anthropic.response import (
     render_content,
     render_usage,
     stop_reason_for,
-    usage_from,
 )
 from domain.errors import StreamError, TruncatedStreamError
 from domain.events import StreamEvent, TextDelta, ThinkingDelta, ToolArgumentsDelta, ToolCallStarted
@@ -261,18 +260,9 @@ class AnthropicStreamState:
                 thinking.append(ThinkingBlock(redacted=True, data=block.data))
             elif block.kind == "tool_use":
                 calls.append(block.tool_call())
-        usage, cache = usage_from(self._usage)
-        return assemble_response(
-            texts=texts,
-            thinking_blocks=thinking,
-            tool_calls=calls,
-            stop_reason=self.stop_reason,
-            stop_sequence=self.stop_sequence,
-            usage=usage,
-            cache=cache,
-            model=self.model,
-            response_id=self.response_id,
-        )
+        message = {"id": self.response_id, "model": self.model, "usage": self._usage}
+        message |= {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence}
+        return assemble_response(message, texts=texts, thinking_blocks=thinking, tool_calls=calls)
 
 
 def render_stream(response: AIResponse, *, fragment: int = 7, ping: bool = True) -> list[dict[str, Any]]:
