@@ -30,7 +30,7 @@ SPEC: BackendSpec[OllamaSettings] = BackendSpec(
         on_pull_progress=io.on_pull_progress,
     ),
     model_manager=lambda settings, io: OllamaModelManager(settings, transport=io.transport),
-    model_settings=OllamaSettings.model_settings,
+    model_settings=OllamaSettings.backend_settings,
     capabilities=OllamaLLM.capabilities_flags,
     profile=PROFILE,
 )

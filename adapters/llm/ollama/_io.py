@@ -60,7 +60,7 @@ def build_engine(
     sleep: Callable[[float], Awaitable[None]] | None = None,
     rand: Callable[[], float] | None = None,
 ) -> HTTPEngine:
-    """An engine (with its own connection pool) for the server of ``settings``."""
+    """An engine (with its own connection pool) for the server of ``settings``, with its key if set."""
     return HTTPEngine.open(
         backend=BACKEND,
         base_url=settings.base_url,
@@ -68,8 +68,10 @@ def build_engine(
         retry=RetryPolicy(max_retries=settings.max_retries),
         status_error=status_error,
         transport=transport,
+        # Ollama wants no key; one set (Ollama's hosted API, a proxy) goes as a bearer token.
+        headers={"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else None,
         limits=settings.limits,
-        secrets=settings.secrets,
+        secrets=[*settings.secrets, settings.api_key or ""],
         sleep=sleep,
         rand=rand,
     )

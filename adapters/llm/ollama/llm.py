@@ -260,11 +260,13 @@ class OllamaLLM(HTTPChatAdapter):
             )
 
         data = bytearray()
+        client = self._engine.client
+        request = client.build_request("GET", url, timeout=IMAGE_DOWNLOAD_TIMEOUT)
+        request.headers.pop("Authorization", None)  # OLLAMA_API_KEY is for Ollama, not an image host
         try:
             async with asyncio.timeout(IMAGE_DOWNLOAD_TIMEOUT):
-                async with self._engine.client.stream(
-                    "GET", url, follow_redirects=True, timeout=IMAGE_DOWNLOAD_TIMEOUT
-                ) as response:
+                response = await client.send(request, stream=True, follow_redirects=True)
+                async with contextlib.aclosing(response):
                     if response.status_code >= 400:
                         raise failed(f"HTTP {response.status_code}")
                     declared = response.headers.get("content-length", "")

@@ -1,20 +1,28 @@
-"""The Ollama backend's settings, read from ``OLLAMA_*`` variables and checked before any request.
+"""The Ollama backend's settings, read from ``OLLAMA_*`` variables and checked when they are built.
 
 Ollama runs on the user's machine (or a server they control) and needs no API key. The
 variables:
 
-=========================  ==========================  =========================================
-``OLLAMA_BASE_URL``        ``http://localhost:11434``  the server root (not ``/v1`` or ``/api``)
-``OLLAMA_MODEL``           ``llama3.1``                the model of agents that name none
-``OLLAMA_TIMEOUT``         ``120``                     seconds for a whole call (total clock)
-``OLLAMA_KEEP_ALIVE``      unset (Ollama: ``5m``)      how long the model stays loaded: ``10m``,
-                                                       ``3600`` (seconds), ``-1`` (forever), ``0``
-``OLLAMA_PULL_IF_MISSING`` ``false``                   download a missing model before the first
-                                                       chat instead of failing
-``OLLAMA_MAX_RETRIES``     ``2``                       retries of failed calls (429, 5xx, refused)
-``OLLAMA_IDLE_TIMEOUT``    the total timeout           the longest silence while waiting for a
-                                                       reply (a model load sends nothing)
-=========================  ==========================  =========================================
+=========================== ==========================  =========================================
+``OLLAMA_BASE_URL``         ``http://localhost:11434``  the server root (not ``/v1`` or ``/api``)
+``OLLAMA_MODEL``            ``llama3.1``                the model of agents that name none
+``OLLAMA_TIMEOUT``          ``120``                     seconds for a whole call (total clock)
+``OLLAMA_KEEP_ALIVE``       unset (Ollama: ``5m``)      how long the model stays loaded: ``10m``,
+                                                        ``3600`` (seconds), ``-1`` (forever), ``0``
+``OLLAMA_PULL_IF_MISSING``  ``false``                   download a missing model before the first
+                                                        chat instead of failing
+``OLLAMA_MAX_RETRIES``      ``2``                       retries of failed calls (429, 5xx, refused)
+``OLLAMA_IDLE_TIMEOUT``     the total timeout           the longest silence while waiting for a
+                                                        reply (a model load sends nothing)
+``OLLAMA_CONNECT_TIMEOUT``  ``10``                      seconds to open a connection
+``OLLAMA_API_KEY``          unset                       sent as ``Authorization: Bearer`` (Ollama's
+                                                        hosted API, or a proxy that wants a key)
+=========================== ==========================  =========================================
+
+Reading, the URL checks, the rule that a key never goes over plain http to another machine
+and the masking are `HTTPBackendSettings`'s. Unlike a backend that needs a key, nothing here
+can be missing, so the settings are checked as soon as they are built: a bad value is a
+`ConfigError` naming its variable before anything else happens.
 """
 
 from __future__ import annotations
@@ -22,17 +30,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import attrs
+import cattrs
 
-from adapters.llm._limits import StreamLimits
-from adapters.llm._settings import as_secrets, refuse_userinfo
-from adapters.settings import secret_values
+from adapters.llm._backend_settings import HTTPBackendSettings
+from adapters.llm._settings import shown_url
 from domain.errors import ConfigError
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings", "redact_url"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings"]
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3.1"
@@ -41,43 +49,8 @@ DEFAULT_TIMEOUT = 120.0
 _DURATION = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
 """A duration as Ollama parses it (Go's ``time.ParseDuration``): ``5m``, ``1h30m``, ``-1s``."""
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def redact_url(url: str) -> str:
-    """``url`` without a password (a proxy in front of Ollama may take ``user:pass@``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
-
-
-def _base_url(value: str) -> str:
-    url = value.strip().rstrip("/")
-    shown = redact_url(url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"OLLAMA_BASE_URL={shown!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}")
-    refuse_userinfo(url, "OLLAMA_BASE_URL")
-    if parts.path.rstrip("/").endswith(("/v1", "/api")):
-        root = shown[: shown.rstrip("/").rfind("/")]
-        raise ConfigError(
-            f"OLLAMA_BASE_URL={shown!r} points at an API path; give the server root ({root}) — "
-            "this backend speaks Ollama's native /api itself"
-        )
-    return url
-
-
-def _seconds(name: str, value: float) -> float:
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
-    return float(value)
-
-
-def _timeout(value: float) -> float:
-    return _seconds("OLLAMA_TIMEOUT", value)
+_YES = frozenset({"1", "true", "yes", "on"})
+_NO = frozenset({"0", "false", "no", "off"})
 
 
 def _keep_alive(value: str | float | None) -> str | float | None:
@@ -101,95 +74,91 @@ def _keep_alive(value: str | float | None) -> str | float | None:
     return int(number) if number.is_integer() else number
 
 
+def _yes_no(text: str) -> bool:
+    """A yes/no variable; cattrs would turn any non-empty text (``"false"`` too) into ``True``."""
+    word = text.strip().lower()
+    if word not in _YES | _NO:
+        raise ConfigError(f"OLLAMA_PULL_IF_MISSING={text!r} is not a yes/no value; use true or false")
+    return word in _YES
+
+
+def _seconds(variable: str, value: float) -> None:
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{variable} must be a positive number of seconds, not {value!r}")
+
+
 @attrs.frozen(kw_only=True)
-class OllamaSettings:
+class OllamaSettings(HTTPBackendSettings):
     """Where the Ollama server is and how to talk to it (see the module docs for the variables).
 
+    The key, base URL (the server root), model, timeout, retries, limits and secrets are
+    `HTTPBackendSettings`'s; no key is ever required, and one that is set is sent as a bearer
+    token (never over plain http to another machine, never shown in a ``repr``).
+
     Attributes:
-        base_url: the server root, without a trailing slash.
-        model: the default model.
-        timeout: the total deadline of a call, in seconds (pulls have none).
         keep_alive: sent as ``keep_alive`` with every chat; ``None`` leaves Ollama's default.
         pull_if_missing: pull a model the server does not have before the first chat.
-        max_retries: retries of a failed call before any output arrived.
         idle_timeout: the longest wait between two reads; ``None`` means ``timeout``.
         connect_timeout: the longest wait for a connection.
-        limits: the caps on what a reply may make us hold (``CW_MAX_*_BYTES``).
-        secrets: every secret value configured, scrubbed from every error (never shown).
     """
 
-    base_url: str = attrs.field(default=DEFAULT_BASE_URL, converter=_base_url, repr=redact_url)
-    model: str = attrs.field(default=DEFAULT_MODEL)
-    timeout: float = attrs.field(default=DEFAULT_TIMEOUT, converter=_timeout)
+    prefix = "OLLAMA"
+    title = "Ollama"
+    default_base_url = DEFAULT_BASE_URL
+    default_model = DEFAULT_MODEL
+    default_timeout = DEFAULT_TIMEOUT
+    key_required = "never"
+    parse_help: ClassVar[Mapping[str, str]] = {
+        **HTTPBackendSettings.parse_help,
+        "keep_alive": "a duration such as 10m or a number of seconds",
+        "pull_if_missing": "true or false",
+        "idle_timeout": "a number of seconds",
+        "connect_timeout": "a number of seconds",
+    }
+
     keep_alive: str | float | None = attrs.field(default=None, converter=_keep_alive)
     pull_if_missing: bool = False
-    max_retries: int = attrs.field(default=2)
-    idle_timeout: float | None = attrs.field(default=None)
+    idle_timeout: float | None = None
     connect_timeout: float = 10.0
-    limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
-    secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
 
-    @model.validator
-    def _model_not_empty(self, attribute: object, value: str) -> None:
-        if not value.strip():
-            raise ConfigError("OLLAMA_MODEL is empty; name a model such as llama3.1")
-
-    @max_retries.validator
-    def _retries_not_negative(self, attribute: object, value: int) -> None:
-        if value < 0:
-            raise ConfigError(f"OLLAMA_MAX_RETRIES must be 0 or more, not {value}")
-
-    @idle_timeout.validator
-    def _idle_positive(self, attribute: object, value: float | None) -> None:
-        if value is not None:
-            _seconds("OLLAMA_IDLE_TIMEOUT", value)
+    def __attrs_post_init__(self) -> None:
+        # Nothing is required, so nothing stops a check at construction (`evolve` included).
+        self.validate()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> OllamaSettings:
-        """Read the ``OLLAMA_*`` variables of ``environ`` (unset or blank ones take the defaults).
+    def from_mapping(cls, values: Mapping[str, Any]) -> Self:
+        """As `HTTPBackendSettings.from_mapping`, with ``pull_if_missing`` read as yes/no text."""
+        pull = values.get("pull_if_missing")
+        if isinstance(pull, str):
+            values = {**values, "pull_if_missing": _yes_no(pull)}
+        return super().from_mapping(values)
 
-        Raises:
-            ConfigError: a value is malformed; the message names the variable.
-        """
-
-        def get(name: str) -> str | None:
-            value = environ.get(name)
-            return value.strip() if value is not None and value.strip() else None
-
-        values: dict[str, Any] = {"limits": StreamLimits.from_env(environ), "secrets": secret_values(environ)}
-        if (url := get("OLLAMA_BASE_URL")) is not None:
-            values["base_url"] = url
-        if (model := get("OLLAMA_MODEL")) is not None:
-            values["model"] = model
-        if (timeout := get("OLLAMA_TIMEOUT")) is not None:
-            values["timeout"] = _number("OLLAMA_TIMEOUT", timeout)
-        if (idle := get("OLLAMA_IDLE_TIMEOUT")) is not None:
-            values["idle_timeout"] = _number("OLLAMA_IDLE_TIMEOUT", idle)
-        if (keep_alive := get("OLLAMA_KEEP_ALIVE")) is not None:
-            values["keep_alive"] = keep_alive
-        if (retries := get("OLLAMA_MAX_RETRIES")) is not None:
-            try:
-                values["max_retries"] = int(retries)
-            except ValueError:
-                raise ConfigError(f"OLLAMA_MAX_RETRIES={retries!r} is not a whole number") from None
-        pull = (get("OLLAMA_PULL_IF_MISSING") or "").lower()
-        if pull not in _TRUE | _FALSE:
-            raise ConfigError(f"OLLAMA_PULL_IF_MISSING={pull!r} is not a yes/no value; use true or false")
-        values["pull_if_missing"] = pull in _TRUE
-        return cls(**values)
+    @classmethod
+    def _parse_error(cls, exc: cattrs.ClassValidationError, values: Mapping[str, Any]) -> ConfigError:
+        # The checks run while cattrs builds the instance, so it wraps their error: pass it on.
+        own = next((error for error in exc.exceptions if isinstance(error, ConfigError)), None)
+        return own if own is not None else super()._parse_error(exc, values)
 
     @property
     def display_url(self) -> str:
         """The base URL as it may be shown: without a password."""
-        return redact_url(self.base_url)
+        return shown_url(self.base_url)
 
-    def model_settings(self) -> dict[str, Any]:
-        """The backend-level model settings for the registry (between driver defaults and agents)."""
-        return {"model": self.model, "timeout": self.timeout}
+    def validate(self) -> None:
+        """The shared checks, then Ollama's: the server root, and positive idle and connect clocks.
 
-
-def _number(name: str, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number of seconds") from None
+        Raises:
+            ConfigError: a base URL that is not http(s), holds ``user:pass@`` or points at
+                ``/v1`` or ``/api``; the key about to go over plain http to another machine; an
+                empty model; a retry count below 0; a timeout that is not a positive number.
+        """
+        super().validate()
+        if urlsplit(self.base_url).path.rstrip("/").endswith(("/v1", "/api")):
+            root = self.base_url[: self.base_url.rfind("/")]
+            raise ConfigError(
+                f"OLLAMA_BASE_URL={self.base_url!r} points at an API path; give the server root ({root}) — "
+                "this backend speaks Ollama's native /api itself"
+            )
+        if self.idle_timeout is not None:
+            _seconds("OLLAMA_IDLE_TIMEOUT", self.idle_timeout)
+        _seconds("OLLAMA_CONNECT_TIMEOUT", self.connect_timeout)

@@ -415,6 +415,26 @@ async def test_a_failed_image_download_never_shows_the_urls_credentials_or_token
     assert "s3cr3tsig" not in message
 
 
+async def test_ollama_api_key_is_sent_as_a_bearer_token_to_ollama_only() -> None:
+    # Ollama's hosted API and key-checking proxies take the key as ollama-python sends it.
+    async with ScriptedServer() as server:
+        image_server_routes(server)
+        server.enqueue("/api/chat", chat_stream(reply("A cat.")))
+        server.enqueue("/api/tags", ScriptedResponse.json({"models": []}))
+        llm = adapter(server.url, api_key="ollama-key-1234")
+        image = ImageInput(url=server.url + "/cat.png")
+        await collect(llm, [ChatMessage.user("what is it?", images=(image,))])
+        await llm.list_models()
+        await llm.aclose()
+    sent = {request.path: request.headers.get("authorization") for request in server.requests}
+    assert sent == {
+        "/cat.png": None,  # an image host never gets the key, even on the same machine
+        "/api/chat": "Bearer ollama-key-1234",
+        "/api/tags": "Bearer ollama-key-1234",
+    }
+    assert "ollama-key-1234" not in repr(llm) + repr(llm.settings)
+
+
 async def test_a_missing_image_file_fails_before_any_request(tmp_path: Path) -> None:
     requests: list[httpx.Request] = []
     llm = OllamaLLM(

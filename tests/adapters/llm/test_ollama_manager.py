@@ -109,6 +109,15 @@ async def test_delete_sends_the_model_in_a_delete_request() -> None:
     assert (request.method, request.json()) == ("DELETE", {"model": "llama3:13b"})
 
 
+async def test_model_management_sends_ollama_api_key_as_a_bearer_token() -> None:
+    async with ScriptedServer() as server:
+        server.enqueue("/api/delete", ScriptedResponse(status=200))
+        async with manager(server.url, api_key="ollama-key-1234") as ollama:
+            await ollama.delete("llama3:13b")
+        assert "ollama-key-1234" not in repr(ollama)
+    assert server.requests[0].headers.get("authorization") == "Bearer ollama-key-1234"
+
+
 async def test_deleting_or_showing_a_model_that_is_not_installed_is_model_not_found() -> None:
     async with ScriptedServer() as server:
         server.enqueue("/api/delete", ScriptedResponse.json({"error": "model 'gone' not found"}, status=404))

@@ -18,7 +18,7 @@ def test_defaults_point_at_a_local_server() -> None:
     )
     assert settings.keep_alive is None
     assert settings.pull_if_missing is False
-    assert settings.model_settings() == {"model": "llama3.1", "timeout": 120.0}
+    assert settings.backend_settings() == {"model": "llama3.1", "timeout": 120.0}
 
 
 def test_every_variable_is_read() -> None:
@@ -57,11 +57,11 @@ def test_keep_alive_numbers_are_sent_as_seconds(raw: str, sent: object) -> None:
 @pytest.mark.parametrize(
     ("environ", "phrase"),
     [
-        ({"OLLAMA_BASE_URL": "localhost:11434"}, "OLLAMA_BASE_URL.*not an http"),
-        ({"OLLAMA_BASE_URL": "ftp://host"}, "not an http"),
+        ({"OLLAMA_BASE_URL": "localhost:11434"}, "OLLAMA_BASE_URL must be an http\\(s\\) URL"),
+        ({"OLLAMA_BASE_URL": "ftp://host"}, "must be an http\\(s\\) URL"),
         ({"OLLAMA_BASE_URL": "http://localhost:11434/v1"}, "server root \\(http://localhost:11434\\)"),
         ({"OLLAMA_BASE_URL": "http://localhost:11434/api/"}, "server root"),
-        ({"OLLAMA_TIMEOUT": "soon"}, "OLLAMA_TIMEOUT='soon' is not a number"),
+        ({"OLLAMA_TIMEOUT": "soon"}, "OLLAMA_TIMEOUT must be a number of seconds, not 'soon'"),
         ({"OLLAMA_TIMEOUT": "0"}, "OLLAMA_TIMEOUT must be a positive"),
         ({"OLLAMA_TIMEOUT": "nan"}, "OLLAMA_TIMEOUT must be a positive"),
         ({"OLLAMA_IDLE_TIMEOUT": "-3"}, "OLLAMA_IDLE_TIMEOUT must be a positive"),
@@ -95,3 +95,61 @@ def test_a_user_or_password_in_the_url_is_refused_without_showing_it(url: str) -
     assert "s3cret-pw" not in str(caught.value)
     with pytest.raises(ConfigError, match="OLLAMA_BASE_URL"):
         OllamaSettings.from_env({"OLLAMA_BASE_URL": url})
+
+
+@pytest.mark.parametrize(
+    ("raw", "pull"), [("1", True), ("On", True), ("YES", True), ("off", False), ("0", False)]
+)
+def test_pull_if_missing_reads_yes_and_no_words(raw: str, pull: bool) -> None:
+    assert OllamaSettings.from_env({"OLLAMA_PULL_IF_MISSING": raw}).pull_if_missing is pull
+
+
+def test_an_unknown_setting_is_refused_by_name() -> None:
+    with pytest.raises(
+        ConfigError, match=r"unknown Ollama settings keepalive; the known ones are .*keep_alive"
+    ):
+        OllamaSettings.from_mapping({"keepalive": "10m"})
+    assert OllamaSettings.from_mapping({"keep_alive": "10m", "pull_if_missing": "yes"}) == OllamaSettings(
+        keep_alive="10m", pull_if_missing=True
+    )
+
+
+def test_unrelated_ollama_variables_of_the_server_are_not_read() -> None:
+    # `ollama serve` reads OLLAMA_HOST, OLLAMA_MODELS…; they share the environment with us.
+    assert OllamaSettings.from_env({"OLLAMA_NUM_PARALLEL": "4", "OLLAMA_HOST": "0.0.0.0"}) == OllamaSettings()
+
+
+@pytest.mark.parametrize("url", ["http://localhost:11434", "http://127.0.0.1:11434", "https://ollama.com"])
+def test_an_optional_key_is_kept_and_masked(url: str) -> None:
+    settings = OllamaSettings.from_env({"OLLAMA_API_KEY": " ollama-key-1234 ", "OLLAMA_BASE_URL": url})
+    assert settings.api_key == "ollama-key-1234"
+    assert "ollama-key-1234" not in repr(settings)
+    assert "api_key='***'" in repr(settings)
+    assert "ollama-key-1234" in settings.secrets  # scrubbed from errors
+
+
+def test_the_key_is_never_sent_over_plain_http_to_another_machine() -> None:
+    environ = {"OLLAMA_API_KEY": "ollama-key-1234", "OLLAMA_BASE_URL": "http://gpu-box:11434"}
+    with pytest.raises(ConfigError, match=r"plain http to gpu-box.*https:// OLLAMA_BASE_URL") as caught:
+        OllamaSettings.from_env(environ)
+    assert "ollama-key-1234" not in str(caught.value)
+    with pytest.raises(ConfigError, match="plain http"):
+        OllamaSettings(base_url="http://gpu-box:11434", api_key="ollama-key-1234")
+    assert OllamaSettings(base_url="http://gpu-box:11434").api_key is None  # no key: plain http is fine
+
+
+@pytest.mark.parametrize("key", ["k3y\nX-Injected: 1", "k3y k3y", "clé-secrète", "k3y\x00"])
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it(key: str) -> None:
+    with pytest.raises(ConfigError, match="OLLAMA_API_KEY") as caught:
+        OllamaSettings.from_env({"OLLAMA_API_KEY": key})
+    assert "k3y" not in str(caught.value)
+    assert "secr" not in str(caught.value)
+
+
+def test_bad_clocks_are_refused_at_construction() -> None:
+    with pytest.raises(ConfigError, match="OLLAMA_CONNECT_TIMEOUT must be a positive"):
+        OllamaSettings(connect_timeout=0)
+    with pytest.raises(ConfigError, match="OLLAMA_MODEL is empty"):
+        OllamaSettings(model=" ")
+    with pytest.raises(ConfigError, match="OLLAMA_IDLE_TIMEOUT must be a number of seconds, not 'soon'"):
+        OllamaSettings.from_env({"OLLAMA_IDLE_TIMEOUT": "soon"})
