@@ -411,10 +411,48 @@ def test_unusable_settings_are_config_errors_naming_the_variable(environ: dict[s
 
 
 def test_a_setting_that_is_not_a_number_says_what_it_should_be() -> None:
-    with pytest.raises(ConfigError, match=r"ANTHROPIC_TIMEOUT must be a number, not 'soon'"):
+    with pytest.raises(ConfigError, match=r"ANTHROPIC_TIMEOUT must be a number of seconds, not 'soon'"):
         AnthropicSettings.from_env({"ANTHROPIC_TIMEOUT": "soon"})
     with pytest.raises(ConfigError, match=r"ANTHROPIC_MAX_RETRIES must be a whole number, not '1.5'"):
         AnthropicSettings.from_env({"ANTHROPIC_MAX_RETRIES": "1.5"})
+    with pytest.raises(
+        ConfigError, match=r"ANTHROPIC_THINKING_BUDGET must be a whole number of tokens, not 'lots'"
+    ):
+        AnthropicSettings.from_env({"ANTHROPIC_THINKING_BUDGET": "lots"})
+
+
+@pytest.mark.parametrize("budget", ["100", "1023", "-5", "0"])
+def test_a_thinking_budget_under_anthropics_minimum_is_refused_when_read(budget: str) -> None:
+    with pytest.raises(ConfigError, match="ANTHROPIC_THINKING_BUDGET must be at least 1024 tokens"):
+        AnthropicSettings.from_env({"ANTHROPIC_THINKING_BUDGET": budget})
+
+
+@pytest.mark.parametrize("budget", ["inf", "nan", "2048.5"])
+def test_a_thinking_budget_that_is_no_whole_number_is_refused_when_read(budget: str) -> None:
+    with pytest.raises(ConfigError, match="ANTHROPIC_THINKING_BUDGET must be a whole number of tokens"):
+        AnthropicSettings.from_env({"ANTHROPIC_THINKING_BUDGET": budget})
+
+
+def test_settings_as_a_mapping_refuse_an_unknown_key_naming_it() -> None:
+    with pytest.raises(ConfigError, match="unknown Anthropic settings thinking_bugdet; the known ones are"):
+        AnthropicSettings.from_mapping({"thinking_bugdet": 2048})
+    assert AnthropicSettings.from_mapping({"thinking_budget": 2048}).thinking_budget == 2048
+
+
+def test_settings_built_directly_drop_a_trailing_slash_and_blanks_around_the_key() -> None:
+    settings = AnthropicSettings(api_key=f" {KEY} ", base_url="http://localhost:9/v1/")
+    assert (settings.api_key, settings.base_url) == (KEY, "http://localhost:9/v1")
+
+
+def test_a_missing_key_says_where_to_create_one_even_on_this_machine() -> None:
+    message = (
+        "the claude backend needs an API key: set ANTHROPIC_API_KEY "
+        "(create one at https://console.anthropic.com/settings/keys)"
+    )
+    for base_url in ("https://api.anthropic.com/v1", "http://localhost:9/v1"):
+        with pytest.raises(ConfigError) as caught:
+            AnthropicSettings(base_url=base_url).validate()
+        assert str(caught.value) == message
 
 
 def test_the_adapter_refuses_to_start_without_a_key_or_over_plain_http() -> None:
