@@ -3,16 +3,21 @@
 A script is a sequence of steps, served one per HTTP request: an `AIResponse`, an
 `HTTPFailure`, a `MidStreamError` or a `Truncated` stream. Each wire format (``openai``,
 ``ollama``, ``anthropic``) registers a `FakeWire` that renders steps as that API's bytes and
-builds the real adapter on a transport; `wire_for` finds one, importing
+builds the real adapter on a transport. How a step becomes a reply is the same for every
+format — a whole JSON body or a stream, cut short or ended by an error — so it is written
+once, in `StepFormat.render`; a format gives only its own pieces (body shapes, framing,
+error bodies); `wire_for` finds one, importing
 ``adapters.llm.<name>.fake_wire`` on first use. `adapters.llm.fake` re-exports all of it.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import importlib
-from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, TypeAlias
 
 import attrs
 import httpx
@@ -29,6 +34,7 @@ __all__ = [
     "FakeWire",
     "HTTPFailure",
     "MidStreamError",
+    "StepFormat",
     "Truncated",
     "register_wire",
     "wire_for",
@@ -103,6 +109,86 @@ class FakeAdapterOptions:
             "sleep": self.sleep,
             "rand": self.rand,
         }
+
+
+class StepFormat(abc.ABC):
+    """What one API's replies look like, and `render`, which turns any step into one.
+
+    A wire format subclasses it with its pieces: the body shapes, the stream's framing and
+    the error bodies.
+    """
+
+    streams_by_default: ClassVar[bool] = False
+    """Whether a request that does not say ``stream`` gets a stream (Ollama's does)."""
+    stream_type: ClassVar[str] = "text/event-stream"
+    """The content type of a stream."""
+
+    @abc.abstractmethod
+    def completion(self, response: AIResponse) -> Any:
+        """The whole JSON reply to a request that did not ask for a stream."""
+
+    @abc.abstractmethod
+    def events(self, response: AIResponse) -> Sequence[Any]:
+        """The stream payloads of a reply, in order."""
+
+    @abc.abstractmethod
+    def finishes(self, payload: Any) -> bool:
+        """Whether a stream payload says the model finished (cut or failing streams never send it)."""
+
+    @abc.abstractmethod
+    def frames(self, payloads: Sequence[Any], *, done: bool) -> tuple[bytes, ...]:
+        """The network writes for stream payloads, one each; ``done``: the stream ends normally."""
+
+    @abc.abstractmethod
+    def status_error(self, step: HTTPFailure) -> Any:
+        """The error body of an `HTTPFailure` that gives none of its own."""
+
+    @abc.abstractmethod
+    def stream_error(self, step: MidStreamError) -> tuple[Any, int]:
+        """The error payload of a `MidStreamError`, and its status when nothing streams."""
+
+    def render(self, step: FakeStep, body: Any) -> ScriptedResponse:
+        """``step`` as the reply to a request with ``body`` (a stream when it asks for one)."""
+        if isinstance(step, HTTPFailure):
+            return _failure(step, self.status_error)
+        asked = body.get("stream") if isinstance(body, Mapping) else None
+        stream = self.streams_by_default if asked is None else bool(asked)
+        if isinstance(step, AIResponse):
+            if not stream:
+                return ScriptedResponse.json(self.completion(step))
+            return self._stream(self.events(step), done=True)
+        if isinstance(step, MidStreamError):
+            error, status = self.stream_error(step)
+            if not stream:
+                return ScriptedResponse.json(error, status=status)
+            return self._stream([*self._unfinished(step.response)[: step.after], error], done=False)
+        if not stream:
+            text = json.dumps(self.completion(step.response)).encode()
+            return ScriptedResponse(
+                headers={"content-type": "application/json"},
+                chunks=(text[: len(text) // 2],),
+                drop_after=1 if step.drop else None,
+            )
+        head = self._unfinished(step.response)[: step.after]
+        return attrs.evolve(self._stream(head, done=False), drop_after=len(head) if step.drop else None)
+
+    def _unfinished(self, response: AIResponse) -> list[Any]:
+        return [payload for payload in self.events(response) if not self.finishes(payload)]
+
+    def _stream(self, payloads: Sequence[Any], *, done: bool) -> ScriptedResponse:
+        return ScriptedResponse(
+            headers={"content-type": self.stream_type}, chunks=self.frames(payloads, done=done)
+        )
+
+
+def _failure(step: HTTPFailure, status_error: Callable[[HTTPFailure], Any]) -> ScriptedResponse:
+    """A non-2xx reply: the step's own body (JSON, or bytes and text verbatim) or the format's."""
+    if isinstance(step.body, bytes | str):
+        body = step.body.encode() if isinstance(step.body, str) else step.body
+        headers = {"content-type": "text/plain", **step.headers}
+        return ScriptedResponse(status=step.status, headers=headers, chunks=(body,))
+    payload = status_error(step) if step.body is None else step.body
+    return ScriptedResponse.json(payload, status=step.status, headers=dict(step.headers))
 
 
 @attrs.frozen(kw_only=True)

@@ -14,7 +14,7 @@ reaches ``message_stop``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.llm import fake_steps
@@ -24,10 +24,9 @@ from adapters.llm.anthropic import wire
 from adapters.llm.anthropic.llm import AnthropicLLM
 from adapters.llm.anthropic.response import STATUS_TYPES
 from adapters.llm.anthropic.settings import AnthropicSettings
-from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.messages import AIResponse
 
-__all__ = ["anthropic_tool_ids", "render_anthropic_step"]
+__all__ = ["AnthropicFormat", "anthropic_tool_ids", "render_anthropic_step"]
 
 _IN_STREAM = {
     "overloaded": ("overloaded_error", 529),
@@ -37,60 +36,36 @@ _IN_STREAM = {
 }
 
 
-def _events(payloads: Iterable[Mapping[str, Any]]) -> tuple[bytes, ...]:
-    """One network write per event, named by its ``type`` as Anthropic does."""
-    return tuple(
-        render_sse([ServerSentEvent(event=str(p["type"]), data=json.dumps(p, ensure_ascii=False))])
-        for p in payloads
-    )
+class AnthropicFormat(fake_steps.StepFormat):
+    """Messages API replies: a ``Message`` object, or named SSE events, one network write each."""
 
+    def completion(self, response: AIResponse) -> dict[str, Any]:
+        return wire.render_completion(response)
 
-def _stream(response: AIResponse) -> list[dict[str, Any]]:
-    return wire.render_stream(response, fragment=7, ping=False)
+    def events(self, response: AIResponse) -> list[dict[str, Any]]:
+        return wire.render_stream(response, fragment=7, ping=False)
 
+    def finishes(self, payload: Mapping[str, Any]) -> bool:
+        return payload.get("type") == "message_stop"
 
-def _failure(step: fake_steps.HTTPFailure) -> ScriptedResponse:
-    if step.body is not None:
-        if isinstance(step.body, bytes | str):
-            body = step.body.encode() if isinstance(step.body, str) else step.body
-            return ScriptedResponse(
-                status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
-            )
-        return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
-    kind = STATUS_TYPES.get(step.status, "api_error" if step.status >= 500 else "invalid_request_error")
-    message = getattr(step, "message", "scripted failure")
-    return ScriptedResponse.json(
-        wire.render_error(kind, message), status=step.status, headers=dict(step.headers)
-    )
-
-
-def render_anthropic_step(step: fake_steps.FakeStep, body: Any) -> ScriptedResponse:
-    """A step as the Messages API would send it (named SSE events when ``stream`` is set)."""
-    stream = isinstance(body, Mapping) and bool(body.get("stream"))
-    if isinstance(step, fake_steps.HTTPFailure):
-        return _failure(step)
-    if isinstance(step, AIResponse):
-        if not stream:
-            return ScriptedResponse.json(wire.render_completion(step))
-        return ScriptedResponse(chunks=_events(_stream(step)))
-    if isinstance(step, fake_steps.MidStreamError):
-        kind, status = _IN_STREAM[step.kind]
-        message = step.message
-        if step.kind == "context_length":
-            message = f"prompt is too long: {message}"
-        error = wire.render_error(kind, message)
-        if not stream:
-            return ScriptedResponse.json(error, status=status)
-        return ScriptedResponse(chunks=_events([*_stream(step.response)[: step.after], error]))
-    if not stream:
-        text = json.dumps(wire.render_completion(step.response)).encode()
-        return ScriptedResponse(
-            headers={"content-type": "application/json"},
-            chunks=(text[: len(text) // 2],),
-            drop_after=1 if step.drop else None,
+    def frames(self, payloads: Sequence[Mapping[str, Any]], *, done: bool) -> tuple[bytes, ...]:
+        return tuple(
+            render_sse([ServerSentEvent(event=str(p["type"]), data=json.dumps(p, ensure_ascii=False))])
+            for p in payloads
         )
-    unfinished = _stream(step.response)[:-1][: step.after]  # never the message_stop
-    return ScriptedResponse(chunks=_events(unfinished), drop_after=len(unfinished) if step.drop else None)
+
+    def status_error(self, step: fake_steps.HTTPFailure) -> dict[str, Any]:
+        kind = STATUS_TYPES.get(step.status, "api_error" if step.status >= 500 else "invalid_request_error")
+        return wire.render_error(kind, step.message)
+
+    def stream_error(self, step: fake_steps.MidStreamError) -> tuple[dict[str, Any], int]:
+        kind, status = _IN_STREAM[step.kind]
+        message = f"prompt is too long: {step.message}" if step.kind == "context_length" else step.message
+        return wire.render_error(kind, message), status
+
+
+render_anthropic_step = AnthropicFormat().render
+"""A step as the Messages API would send it (named SSE events when ``stream`` is set)."""
 
 
 def anthropic_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

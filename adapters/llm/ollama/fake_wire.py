@@ -11,15 +11,13 @@ expect back; the id-less replies of older servers are covered by the adapter's o
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from adapters.llm import fake_steps
 from adapters.llm._ndjson import render_ndjson
-from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.errors import (
     ContextLengthExceededError,
     LLMError,
@@ -33,10 +31,7 @@ from . import wire
 from .llm import OllamaLLM
 from .settings import OllamaSettings
 
-__all__ = ["OLLAMA_FAKE_WIRE", "ollama_tool_ids", "render_ollama_step"]
-
-_NDJSON = {"content-type": "application/x-ndjson"}
-_JSON = {"content-type": "application/json; charset=utf-8"}
+__all__ = ["OLLAMA_FAKE_WIRE", "OllamaFormat", "ollama_tool_ids", "render_ollama_step"]
 
 _KIND_STATUS = {"overloaded": 503, "rate_limit": 429, "server": 500, "context_length": 400}
 
@@ -73,64 +68,34 @@ def _error_text(step: fake_steps.MidStreamError) -> str:
     return f"{_KIND_TEXT[step.kind]}: {step.message}"
 
 
-def _lines(objects: list[dict[str, Any]]) -> tuple[bytes, ...]:
-    return tuple(render_ndjson([obj]) for obj in objects)
+class OllamaFormat(fake_steps.StepFormat):
+    """``/api/chat`` replies: NDJSON objects ending with ``done: true``, or one JSON object."""
+
+    streams_by_default = True
+    stream_type = "application/x-ndjson"
+
+    def completion(self, response: AIResponse) -> dict[str, Any]:
+        return wire.render_chat_response(response, include_ids=True)
+
+    def events(self, response: AIResponse) -> list[dict[str, Any]]:
+        return wire.render_chat_stream(response, include_ids=True)
+
+    def finishes(self, payload: Mapping[str, Any]) -> bool:
+        return payload.get("done") is True
+
+    def frames(self, payloads: Sequence[Any], *, done: bool) -> tuple[bytes, ...]:
+        return tuple(render_ndjson([obj]) for obj in payloads)
+
+    def status_error(self, step: fake_steps.HTTPFailure) -> dict[str, Any]:
+        return {"error": step.message}
+
+    def stream_error(self, step: fake_steps.MidStreamError) -> tuple[dict[str, Any], int]:
+        """The error line; without a stream Ollama reports the failure with a status."""
+        return {"error": _error_text(step)}, _KIND_STATUS[step.kind]
 
 
-def _stream(response: AIResponse) -> list[dict[str, Any]]:
-    return wire.render_chat_stream(response, include_ids=True)
-
-
-def _unfinished(response: AIResponse) -> list[dict[str, Any]]:
-    """The stream objects of ``response`` without the final ``done`` object."""
-    return _stream(response)[:-1]
-
-
-def _failure(step: fake_steps.HTTPFailure) -> ScriptedResponse:
-    if step.body is None:
-        return ScriptedResponse(
-            status=step.status,
-            headers={**_JSON, **step.headers},
-            chunks=(json.dumps({"error": step.message}).encode(),),
-        )
-    if isinstance(step.body, bytes | str):
-        body = step.body.encode() if isinstance(step.body, str) else step.body
-        return ScriptedResponse(
-            status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
-        )
-    return ScriptedResponse(
-        status=step.status, headers={**_JSON, **step.headers}, chunks=(json.dumps(step.body).encode(),)
-    )
-
-
-def render_ollama_step(step: fake_steps.FakeStep, body: Any) -> ScriptedResponse:
-    """A scripted step as Ollama's ``/api/chat`` sends it (NDJSON unless ``stream`` is false)."""
-    stream = not (isinstance(body, Mapping) and body.get("stream") is False)
-    if isinstance(step, fake_steps.HTTPFailure):
-        return _failure(step)
-    if isinstance(step, AIResponse):
-        if not stream:
-            return ScriptedResponse(
-                headers=_JSON,
-                chunks=(json.dumps(wire.render_chat_response(step, include_ids=True)).encode(),),
-            )
-        return ScriptedResponse(headers=_NDJSON, chunks=_lines(_stream(step)))
-    if isinstance(step, fake_steps.MidStreamError):
-        error = {"error": _error_text(step)}
-        if not stream:  # without streaming Ollama reports the failure with a status
-            return ScriptedResponse(
-                status=_KIND_STATUS[step.kind], headers=_JSON, chunks=(json.dumps(error).encode(),)
-            )
-        return ScriptedResponse(
-            headers=_NDJSON, chunks=_lines([*_unfinished(step.response)[: step.after], error])
-        )
-    if not stream:
-        text = json.dumps(wire.render_chat_response(step.response, include_ids=True)).encode()
-        return ScriptedResponse(
-            headers=_JSON, chunks=(text[: len(text) // 2],), drop_after=1 if step.drop else None
-        )
-    head = _unfinished(step.response)[: step.after]
-    return ScriptedResponse(headers=_NDJSON, chunks=_lines(head), drop_after=len(head) if step.drop else None)
+render_ollama_step = OllamaFormat().render
+"""A scripted step as Ollama's ``/api/chat`` sends it (NDJSON unless ``stream`` is false)."""
 
 
 def ollama_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -9,17 +9,16 @@ OpenAI-compatible server sends it. `adapters.llm.fake` imports this module when 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters.llm import fake_steps
 from adapters.llm._http import RetryPolicy
 from adapters.llm._sse import ServerSentEvent, render_sse
 from adapters.llm.openai_compatible import wire as openai_wire
-from adapters.llm.testing.scripted_server import ScriptedResponse
 from domain.messages import AIResponse
 
-__all__ = ["openai_tool_ids", "render_openai_step"]
+__all__ = ["OpenAIFormat", "openai_tool_ids", "render_openai_step"]
 
 _ERROR_TYPES = {
     "overloaded": "overloaded_error",
@@ -29,63 +28,37 @@ _ERROR_TYPES = {
 }
 
 
-def _sse(payloads: Iterable[Any], *, done: bool) -> tuple[bytes, ...]:
-    events = [render_sse([ServerSentEvent(data=json.dumps(p, ensure_ascii=False))]) for p in payloads]
-    if done:
-        events.append(render_sse([ServerSentEvent(data="[DONE]")]))
-    return tuple(events)
+class OpenAIFormat(fake_steps.StepFormat):
+    """Chat-completions replies: JSON, or ``data:`` events ending with ``[DONE]``."""
+
+    def completion(self, response: AIResponse) -> dict[str, Any]:
+        return openai_wire.render_completion(response)
+
+    def events(self, response: AIResponse) -> list[dict[str, Any]]:
+        return openai_wire.render_stream(response)
+
+    def finishes(self, payload: Mapping[str, Any]) -> bool:
+        """The finish chunk, and the usage chunk after it (which has no choices)."""
+        choices = payload.get("choices") or []
+        return not choices or any(isinstance(c, Mapping) and c.get("finish_reason") for c in choices)
+
+    def frames(self, payloads: Sequence[Any], *, done: bool) -> tuple[bytes, ...]:
+        events = [render_sse([ServerSentEvent(data=json.dumps(p, ensure_ascii=False))]) for p in payloads]
+        if done:
+            events.append(render_sse([ServerSentEvent(data="[DONE]")]))
+        return tuple(events)
+
+    def status_error(self, step: fake_steps.HTTPFailure) -> dict[str, Any]:
+        return {"error": {"message": step.message, "type": "invalid_request_error", "code": step.status}}
+
+    def stream_error(self, step: fake_steps.MidStreamError) -> tuple[dict[str, Any], int]:
+        """The error chunk; without a stream, a 200 with an error body, as some gateways answer."""
+        kind = _ERROR_TYPES[step.kind]
+        return {"error": {"message": step.message, "type": kind, "code": kind}}, 200
 
 
-def _failure(step: fake_steps.HTTPFailure) -> ScriptedResponse:
-    if step.body is None:
-        payload = {"error": {"message": step.message, "type": "invalid_request_error", "code": step.status}}
-        return ScriptedResponse.json(payload, status=step.status, headers=dict(step.headers))
-    if isinstance(step.body, bytes | str):
-        body = step.body.encode() if isinstance(step.body, str) else step.body
-        return ScriptedResponse(
-            status=step.status, headers={"content-type": "text/plain", **step.headers}, chunks=(body,)
-        )
-    return ScriptedResponse.json(step.body, status=step.status, headers=dict(step.headers))
-
-
-def _openai_error(step: fake_steps.MidStreamError) -> dict[str, Any]:
-    return {
-        "error": {"message": step.message, "type": _ERROR_TYPES[step.kind], "code": _ERROR_TYPES[step.kind]}
-    }
-
-
-def render_openai_step(step: fake_steps.FakeStep, body: Any) -> ScriptedResponse:
-    """A step as the OpenAI chat-completions API would send it (SSE when ``stream`` is set)."""
-    stream = isinstance(body, Mapping) and bool(body.get("stream"))
-    if isinstance(step, fake_steps.HTTPFailure):
-        return _failure(step)
-    if isinstance(step, AIResponse):
-        if not stream:
-            return ScriptedResponse.json(openai_wire.render_completion(step))
-        return ScriptedResponse(chunks=_sse(openai_wire.render_stream(step), done=True))
-    if isinstance(step, fake_steps.MidStreamError):
-        if not stream:
-            return ScriptedResponse.json(_openai_error(step))
-        head = openai_wire.render_stream(step.response)[: step.after]
-        return ScriptedResponse(chunks=_sse([*head, _openai_error(step)], done=False))
-    if not stream:
-        text = json.dumps(openai_wire.render_completion(step.response)).encode()
-        return ScriptedResponse(
-            headers={"content-type": "application/json"},
-            chunks=(text[: len(text) // 2],),
-            drop_after=1 if step.drop else None,
-        )
-    head = openai_wire.render_stream(step.response)
-    # The finish chunk (and the usage chunk after it) would say the model finished.
-    unfinished = [chunk for chunk in head if not _finishes(chunk)][: step.after]
-    return ScriptedResponse(
-        chunks=_sse(unfinished, done=False), drop_after=len(unfinished) if step.drop else None
-    )
-
-
-def _finishes(chunk: Mapping[str, Any]) -> bool:
-    choices = chunk.get("choices") or []
-    return not choices or any(isinstance(c, Mapping) and c.get("finish_reason") for c in choices)
+render_openai_step = OpenAIFormat().render
+"""A step as the OpenAI chat-completions API would send it (SSE when ``stream`` is set)."""
 
 
 def openai_tool_ids(body: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
