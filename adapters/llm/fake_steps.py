@@ -102,13 +102,7 @@ class FakeAdapterOptions:
 
     def adapter_options(self) -> dict[str, Any]:
         """The keyword arguments every HTTP adapter takes alike: name, config, transport, sleep, rand."""
-        return {
-            "name": self.name,
-            "config": self.config,
-            "transport": self.transport,
-            "sleep": self.sleep,
-            "rand": self.rand,
-        }
+        return {option: getattr(self, option) for option in ("name", "config", "transport", "sleep", "rand")}
 
 
 class StepFormat(abc.ABC):

@@ -109,10 +109,8 @@ class _PullDecoder:
 
     def feed(self, data: bytes) -> list[ModelPullProgress]:
         progress: list[ModelPullProgress] = []
-        try:
+        with self._held.behind(progress):
             self._take(self._lines.feed(data), progress)
-        except LLMError as error:
-            self._held.hold(error, progress)
         return progress
 
     def close(self, cut: LLMError | None = None) -> list[ModelPullProgress]:

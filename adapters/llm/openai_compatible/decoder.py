@@ -179,13 +179,11 @@ class ChatStreamDecoder:
             return []
         events: list[StreamEvent] = []
         handle = self._handle
-        try:
+        with self._held.behind(events):
             for event in self._sse.feed(data):
                 events += handle(event)
                 if self._done:
                     break
-        except LLMError as error:
-            self._held.hold(error, events)
         return events
 
     def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
