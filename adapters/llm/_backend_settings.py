@@ -2,8 +2,10 @@
 
 An HTTP backend needs an API key, a base URL, a model, a timeout and a retry count, read from
 ``<PREFIX>_API_KEY``, ``<PREFIX>_BASE_URL``, ``<PREFIX>_MODEL``, ``<PREFIX>_TIMEOUT`` and
-``<PREFIX>_MAX_RETRIES``; a subclass sets its ``prefix``, ``title``, defaults and help, adds its
-own fields (each read from ``<PREFIX>_<FIELD>``) and extends `validate`. Written once here:
+``<PREFIX>_MAX_RETRIES``; a subclass sets its ``prefix``, ``title``, defaults and when it needs
+a key (``key_required``), adds its own fields (each read from ``<PREFIX>_<FIELD>``, with
+`help_text` metadata saying what the variable must hold) and extends `validate`. Written once
+here:
 
 - reading: `from_env` takes the declared variables and structures them through the project's
   cattrs converter (``adapters.serialization.make_converter``), so ``"45"`` becomes ``45.0``
@@ -39,7 +41,7 @@ from adapters.serialization import make_converter
 from adapters.settings import secret_values
 from domain.errors import ConfigError
 
-__all__ = ["HTTPBackendSettings", "mask", "optional_text"]
+__all__ = ["HTTPBackendSettings", "help_text", "mask", "optional_text"]
 
 _CONVERTER = make_converter()
 _NOT_READ = frozenset({"limits", "secrets"})  # set from CW_MAX_*_BYTES and every secret variable
@@ -48,6 +50,12 @@ _NOT_READ = frozenset({"limits", "secrets"})  # set from CW_MAX_*_BYTES and ever
 def optional_text(value: str | None) -> str | None:
     """``value`` stripped; ``None`` when it is unset or blank."""
     return (value or "").strip() or None
+
+
+def help_text(what: str) -> dict[str, str]:
+    """Field metadata saying what its variable must hold, for the message when it does not parse:
+    ``attrs.field(default=None, metadata=help_text("a whole number of tokens"))``."""
+    return {"help": what}
 
 
 def mask(value: str | None) -> str:
@@ -92,19 +100,18 @@ class HTTPBackendSettings:
     """What the backend calls its key in messages (Hugging Face: ``token``)."""
     header_fields: ClassVar[tuple[str, ...]] = ("api_key",)
     """Fields sent in a header, so checked for characters no header may carry."""
-    parse_help: ClassVar[Mapping[str, str]] = {
-        "timeout": "a number of seconds",
-        "max_retries": "a whole number",
-    }
-    """Field → what its variable must hold, for the message when it does not parse."""
+    model_setting_fields: ClassVar[tuple[str, ...]] = ()
+    """Fields that are backend-level model settings too (`backend_settings`), when set."""
 
     api_key: str | None = attrs.field(default=None, converter=optional_text, repr=mask)
     base_url: str = attrs.field(
         default=_default("default_base_url"), converter=_base_url, repr=lambda url: repr(shown_url(url))
     )
     model: str = attrs.field(default=_default("default_model"))
-    timeout: float = attrs.field(default=_default("default_timeout"))
-    max_retries: int = 2
+    timeout: float = attrs.field(
+        default=_default("default_timeout"), metadata=help_text("a number of seconds")
+    )
+    max_retries: int = attrs.field(default=2, metadata=help_text("a whole number"))
     limits: StreamLimits = attrs.field(factory=StreamLimits, repr=False)
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False, converter=as_secrets)
 
@@ -150,19 +157,30 @@ class HTTPBackendSettings:
             settings = _CONVERTER.structure(dict(values), cls)
         except cattrs.ClassValidationError as exc:
             raise cls._parse_error(exc, values) from None
+        # Said here, naming the variable, so a bad value stops the runtime at start: the
+        # registry reads the timeout before `validate`, which runs when an agent needs the backend.
         if "timeout" in values and not (math.isfinite(settings.timeout) and settings.timeout > 0):
-            # Said here, naming the variable: the registry reads the timeout before `validate`.
             raise ConfigError(
                 f"{cls.variable('timeout')} must be a positive number of seconds, not {values['timeout']!r}"
+            )
+        if "max_retries" in values and settings.max_retries < 0:
+            raise ConfigError(
+                f"{cls.variable('max_retries')} must be 0 or more, not {values['max_retries']!r}"
             )
         return settings
 
     @classmethod
     def _parse_error(cls, exc: cattrs.ClassValidationError, values: Mapping[str, Any]) -> ConfigError:
+        # A check that ran while the instance was built (a converter, ``__attrs_post_init__``)
+        # already said what is wrong, naming the variable: pass it on.
+        said = next((error for error in exc.exceptions if isinstance(error, ConfigError)), None)
+        if said is not None:
+            return said
         located, other = exc.group_exceptions()
+        fields = attrs.fields_dict(cls)
         for _error, note in located:
             name = note.name
-            what = cls.parse_help.get(name, "text")
+            what = fields[name].metadata.get("help", "text") if name in fields else "text"
             shown = "***" if name in cls.header_fields else repr(values.get(name))
             return ConfigError(f"{cls.variable(name)} must be {what}, not {shown}")
         unknown = sorted(key for error in other for key in getattr(error, "extra_fields", ()))
@@ -170,8 +188,15 @@ class HTTPBackendSettings:
         return ConfigError(f"unknown {cls.title} settings {', '.join(unknown)}; the known ones are {known}")
 
     def backend_settings(self) -> dict[str, Any]:
-        """The backend-level model settings for the registry (``BackendEntry.settings``)."""
-        return {"model": self.model, "timeout": self.timeout}
+        """The backend-level model settings for the registry (``BackendEntry.settings``).
+
+        The model and timeout, and each of ``model_setting_fields`` that is set.
+        """
+        settings: dict[str, Any] = {"model": self.model, "timeout": self.timeout}
+        for name in self.model_setting_fields:
+            if (value := getattr(self, name)) is not None:
+                settings[name] = value
+        return settings
 
     def _missing_key(self, host: str) -> str:
         """What to say when no key is set for a server at ``host`` that needs one."""

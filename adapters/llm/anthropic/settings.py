@@ -16,11 +16,11 @@ extended thinking for every agent on this backend that does not set its own).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 import attrs
 
-from adapters.llm._backend_settings import HTTPBackendSettings
+from adapters.llm._backend_settings import HTTPBackendSettings, help_text
 from adapters.llm.anthropic.request import MIN_THINKING_BUDGET
 from domain.errors import ConfigError
 
@@ -28,14 +28,12 @@ __all__ = [
     "ANTHROPIC_VERSION",
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
-    "DEFAULT_TIMEOUT",
     "KEYS_PAGE",
     "AnthropicSettings",
 ]
 
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
 DEFAULT_MODEL = "claude-sonnet-4-5"
-DEFAULT_TIMEOUT = 120.0
 KEYS_PAGE = "https://console.anthropic.com/settings/keys"
 ANTHROPIC_VERSION = "2023-06-01"
 """The ``anthropic-version`` header: the API version whose shapes `wire` implements."""
@@ -57,14 +55,10 @@ class AnthropicSettings(HTTPBackendSettings):
     title = "Anthropic"
     default_base_url = DEFAULT_BASE_URL
     default_model = DEFAULT_MODEL
-    default_timeout = DEFAULT_TIMEOUT
     key_required = "always"
-    parse_help: ClassVar[Mapping[str, str]] = {
-        **HTTPBackendSettings.parse_help,
-        "thinking_budget": "a whole number of tokens",
-    }
+    model_setting_fields = ("thinking_budget",)
 
-    thinking_budget: int | None = None
+    thinking_budget: int | None = attrs.field(default=None, metadata=help_text("a whole number of tokens"))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> Self:
@@ -80,10 +74,6 @@ class AnthropicSettings(HTTPBackendSettings):
                 minimum; the message names the variable.
         """
         settings = super().from_mapping(values)
-        if "max_retries" in values and settings.max_retries < 0:
-            raise ConfigError(
-                f"{cls.variable('max_retries')} must be 0 or more, not {values['max_retries']!r}"
-            )
         budget = settings.thinking_budget
         if budget is not None and budget < MIN_THINKING_BUDGET:
             raise ConfigError(
@@ -91,13 +81,6 @@ class AnthropicSettings(HTTPBackendSettings):
                 f"(Anthropic's minimum), not {values.get('thinking_budget')!r}; unset it to turn "
                 "extended thinking off"
             )
-        return settings
-
-    def backend_settings(self) -> dict[str, Any]:
-        """The backend-level model settings for the registry (``BackendEntry.settings``)."""
-        settings = super().backend_settings()
-        if self.thinking_budget is not None:
-            settings["thinking_budget"] = self.thinking_budget
         return settings
 
     def _missing_key(self, host: str) -> str:

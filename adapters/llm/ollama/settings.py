@@ -30,21 +30,19 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import attrs
-import cattrs
 
-from adapters.llm._backend_settings import HTTPBackendSettings
+from adapters.llm._backend_settings import HTTPBackendSettings, help_text
 from adapters.llm._settings import shown_url
 from domain.errors import ConfigError
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_TIMEOUT", "OllamaSettings"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "OllamaSettings"]
 
 DEFAULT_BASE_URL = "http://localhost:11434"
 DEFAULT_MODEL = "llama3.1"
-DEFAULT_TIMEOUT = 120.0
 
 _DURATION = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
 """A duration as Ollama parses it (Go's ``time.ParseDuration``): ``5m``, ``1h30m``, ``-1s``."""
@@ -106,20 +104,16 @@ class OllamaSettings(HTTPBackendSettings):
     title = "Ollama"
     default_base_url = DEFAULT_BASE_URL
     default_model = DEFAULT_MODEL
-    default_timeout = DEFAULT_TIMEOUT
     key_required = "never"
-    parse_help: ClassVar[Mapping[str, str]] = {
-        **HTTPBackendSettings.parse_help,
-        "keep_alive": "a duration such as 10m or a number of seconds",
-        "pull_if_missing": "true or false",
-        "idle_timeout": "a number of seconds",
-        "connect_timeout": "a number of seconds",
-    }
 
-    keep_alive: str | float | None = attrs.field(default=None, converter=_keep_alive)
-    pull_if_missing: bool = False
-    idle_timeout: float | None = None
-    connect_timeout: float = 10.0
+    keep_alive: str | float | None = attrs.field(
+        default=None,
+        converter=_keep_alive,
+        metadata=help_text("a duration such as 10m or a number of seconds"),
+    )
+    pull_if_missing: bool = attrs.field(default=False, metadata=help_text("true or false"))
+    idle_timeout: float | None = attrs.field(default=None, metadata=help_text("a number of seconds"))
+    connect_timeout: float = attrs.field(default=10.0, metadata=help_text("a number of seconds"))
 
     def __attrs_post_init__(self) -> None:
         # Nothing is required, so nothing stops a check at construction (`evolve` included).
@@ -132,12 +126,6 @@ class OllamaSettings(HTTPBackendSettings):
         if isinstance(pull, str):
             values = {**values, "pull_if_missing": _yes_no(pull)}
         return super().from_mapping(values)
-
-    @classmethod
-    def _parse_error(cls, exc: cattrs.ClassValidationError, values: Mapping[str, Any]) -> ConfigError:
-        # The checks run while cattrs builds the instance, so it wraps their error: pass it on.
-        own = next((error for error in exc.exceptions if isinstance(error, ConfigError)), None)
-        return own if own is not None else super()._parse_error(exc, values)
 
     @property
     def display_url(self) -> str:

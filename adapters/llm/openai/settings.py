@@ -12,8 +12,6 @@ Variables: ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` (default ``https://api.openai
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
 from adapters.llm._backend_settings import HTTPBackendSettings, optional_text
@@ -22,7 +20,6 @@ from domain.errors import ConfigError
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
-    "DEFAULT_TIMEOUT",
     "KEYS_PAGE",
     "REASONING_EFFORTS",
     "OpenAISettings",
@@ -30,7 +27,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o"
-DEFAULT_TIMEOUT = 120.0
 KEYS_PAGE = "https://platform.openai.com/api-keys"
 REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
@@ -52,18 +48,11 @@ class OpenAISettings(HTTPBackendSettings):
     title = "OpenAI"
     default_base_url = DEFAULT_BASE_URL
     default_model = DEFAULT_MODEL
-    default_timeout = DEFAULT_TIMEOUT
     header_fields = ("api_key", "organization")
+    model_setting_fields = ("reasoning_effort",)
 
     organization: str | None = attrs.field(default=None, converter=optional_text)
     reasoning_effort: str | None = attrs.field(default=None, converter=optional_text)
-
-    def backend_settings(self) -> dict[str, Any]:
-        """The backend-level model settings for the registry (``BackendEntry.settings``)."""
-        settings = super().backend_settings()
-        if self.reasoning_effort is not None:
-            settings["reasoning_effort"] = self.reasoning_effort
-        return settings
 
     def _missing_key(self, host: str) -> str:
         return f"OPENAI_API_KEY is not set: create a key at {KEYS_PAGE} and set OPENAI_API_KEY"
