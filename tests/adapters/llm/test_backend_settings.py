@@ -36,6 +36,9 @@ def test_from_mapping_refuses_an_unknown_key_naming_it() -> None:
     [
         ({"OPENAI_TIMEOUT": "soon"}, "OPENAI_TIMEOUT must be a number of seconds, not 'soon'"),
         ({"OPENAI_MAX_RETRIES": "1.5"}, "OPENAI_MAX_RETRIES must be a whole number, not '1.5'"),
+        # Out of range: refused when read, so the runtime stops at start, not at the first call.
+        ({"OPENAI_MAX_RETRIES": "-1"}, "OPENAI_MAX_RETRIES must be 0 or more, not '-1'"),
+        ({"OPENAI_TIMEOUT": "0"}, "OPENAI_TIMEOUT must be a positive number of seconds, not '0'"),
     ],
 )
 def test_a_value_that_does_not_parse_names_its_variable(environ: dict[str, str], message: str) -> None:
@@ -83,3 +86,9 @@ def test_one_validation_for_every_http_backend(settings: VLLMSettings | OpenAISe
 def test_a_loopback_server_may_go_without_a_key() -> None:
     VLLMSettings().validate()
     OpenAISettings(base_url="http://localhost:8000/v1").validate()
+
+
+def test_the_model_setting_fields_join_the_backend_settings_when_set() -> None:
+    assert OpenAISettings().backend_settings() == {"model": "gpt-4o", "timeout": 120.0}
+    effort = OpenAISettings(reasoning_effort="low").backend_settings()
+    assert effort == {"model": "gpt-4o", "timeout": 120.0, "reasoning_effort": "low"}
