@@ -106,41 +106,16 @@ class HeldError:
     next call; its ``done`` turns true meanwhile, so the engine reads no further.
     """
 
-    __slots__ = ("_context", "_events", "error")
+    __slots__ = ("error",)
 
     def __init__(self) -> None:
         self.error: LLMError | None = None
-        self._events: Sequence[Any] = ()
-        self._context: Callable[[LLMError], LLMError] | None = None
 
-    def behind(
-        self, events: Sequence[Any], context: Callable[[LLMError], LLMError] | None = None
-    ) -> HeldError:
-        """``with held.behind(events):`` holds an `LLMError` raised in the block behind ``events``.
-
-        ``events`` is the list the block fills: an error after some of them is kept for the
-        next call (`release`), one before any is raised at once. ``context`` adds what the
-        decoder knows to the error first (its partial reply, say).
-        """
-        self._events = events
-        self._context = context
-        return self
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> bool:
-        events, context = self._events, self._context
-        self._events, self._context = (), None
-        if not isinstance(error, LLMError):
-            return False
-        held = context(error) if context is not None else error
+    def hold(self, error: LLMError, events: Sequence[Any]) -> None:
+        """Keep ``error`` for later when ``events`` came before it; else raise it now."""
         if not events:
-            if held is error:
-                return False  # raised on as it is
-            raise held from error.__cause__
-        self.error = held
-        return True
+            raise error
+        self.error = error
 
     def release(self, cut: LLMError | None = None) -> None:
         """Raise the held error, if any; else ``cut`` (the engine's reason the body ended), if any."""

@@ -61,9 +61,11 @@ class EventDecoder:
             self._body += data
             return []
         events: list[StreamEvent] = []
-        with self._held.behind(events):
+        try:
             for event in self._sse.feed(data):
                 events += self._apply(event)
+        except LLMError as error:
+            self._held.hold(error, events)
         return events
 
     def close(self, cut: LLMError | None = None) -> list[StreamEvent]:

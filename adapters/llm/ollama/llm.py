@@ -99,11 +99,13 @@ class _ChatDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         state = self._state
-        with self._held.behind(events, self._with_context):
+        try:
             for line in self._lines.feed(data):
                 events += state.feed(line)
                 if state.done:
                     break
+        except LLMError as error:
+            self._held.hold(self._with_context(error), events)
         return events
 
     def close(self, cut: LLMError | None = None) -> list[StreamEvent]:

@@ -108,16 +108,20 @@ class _PullDecoder:
         return self._finished or self._held.error is not None
 
     def feed(self, data: bytes) -> list[ModelPullProgress]:
+        lines = self._lines.feed(data)  # a line that does not read fails before any progress
         progress: list[ModelPullProgress] = []
-        with self._held.behind(progress):
-            self._take(self._lines.feed(data), progress)
+        try:
+            self._take(lines, progress)
+        except LLMError as error:
+            self._held.hold(error, progress)
         return progress
 
     def close(self, cut: LLMError | None = None) -> list[ModelPullProgress]:
         self._held.release(cut)
+        if self._finished:
+            return []  # Ollama said success: what may follow is not ours to read
         progress: list[ModelPullProgress] = []
-        if not self._finished:
-            self._take(self._lines.close(), progress)
+        self._take(self._lines.close(), progress)
         if not self._finished:
             raise TruncatedStreamError(
                 f"the pull of {self._model!r} stopped before Ollama reported success; "

@@ -179,11 +179,13 @@ class ChatStreamDecoder:
             return []
         events: list[StreamEvent] = []
         handle = self._handle
-        with self._held.behind(events):
+        try:
             for event in self._sse.feed(data):
                 events += handle(event)
                 if self._done:
                     break
+        except LLMError as error:
+            self._held.hold(error, events)
         return events
 
     def close(self, cut: LLMError | None = None) -> list[StreamEvent]:

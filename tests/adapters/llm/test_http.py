@@ -52,17 +52,17 @@ class LineDecoder:
         self.buffer += data
         *complete, self.buffer = self.buffer.split(b"\n")
         events: list[str] = []
-        with self.held.behind(events):
-            for raw in complete:
-                line = raw.decode()
-                if line in ("OVERLOADED", "END"):
-                    self.done = True
-                if line == "OVERLOADED":
-                    raise OverloadedError("overloaded in the stream", backend="test")
-                if line == "END":
-                    break
-                self.lines.append(line)
-                events.append(line)
+        for raw in complete:
+            line = raw.decode()
+            if line == "OVERLOADED":
+                self.held.hold(OverloadedError("overloaded in the stream", backend="test"), events)
+                self.done = True
+                break
+            if line == "END":
+                self.done = True
+                break
+            self.lines.append(line)
+            events.append(line)
         return events
 
     def close(self, cut: LLMError | None = None) -> list[str]:
