@@ -145,7 +145,7 @@ def demo_reply(request_body: Mapping[str, Any]) -> list[bytes]:
 
 async def run_demo(app: CliApp, *, delay: float, as_json: bool, workspace: Path) -> int:
     """Serve the scripted router on loopback and run one agent turn against it."""
-    from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
+    from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 
     for name, text in DEMO_FILES.items():
         (workspace / name).write_text(text, encoding="utf-8")

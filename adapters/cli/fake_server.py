@@ -27,7 +27,7 @@ import attrs
 import click
 
 from adapters.llm.fake import FAKE_MODEL, script_handler
-from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 
 __all__ = ["PROTOCOLS", "fake_server"]
 
@@ -76,7 +76,7 @@ def _models(protocol: str) -> Any:
 
 def _server(protocol: str, port: int) -> Any:
     if protocol == "ollama":
-        from adapters.llm.ollama.fake_server import FakeOllamaServer
+        from adapters.llm.testing.ollama_server import FakeOllamaServer
 
         return FakeOllamaServer(echo=True, port=port)
     spec = PROTOCOLS[protocol]

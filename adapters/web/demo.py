@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from adapters.llm.fake import FakeStep, HTTPFailure, ScriptedTransport
-from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.openai_compatible import wire as openai_wire
-from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse
+from adapters.llm.testing.ollama_server import FakeOllamaServer
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse
 from domain.errors import ConfigError
 from domain.messages import AIResponse, FinishReason, ToolCall, Usage
 from domain.service import AgentRecord
@@ -291,7 +291,7 @@ async def demo_backends(settings: Settings, *, delay: float = DEMO_DELAY) -> Asy
     ``CW_WORKSPACE`` a temporary folder with `DEMO_FILES` is the tools' workspace. A backend the
     person configured is left alone.
     """
-    from adapters.llm.scripted_server import ScriptedServer
+    from adapters.llm.testing.scripted_server import ScriptedServer
 
     with tempfile.TemporaryDirectory(prefix="cw-serve-demo-") as folder:
         workspace = Path(folder)

@@ -12,7 +12,7 @@ from dependency_injector import providers
 
 from adapters.cli.errors import EXIT_CODES
 from adapters.container import build_container
-from adapters.llm.ollama.fake_server import FakeOllamaServer
+from adapters.llm.testing.ollama_server import FakeOllamaServer
 from adapters.settings import Settings
 from domain.errors import ConfigError
 from tests.e2e.conftest import Router, hf_environ, lines, run_cw, serving

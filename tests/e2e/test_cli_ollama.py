@@ -17,8 +17,8 @@ import pytest
 from adapters.cli.errors import EXIT_CODES
 from adapters.cli.main import main
 from adapters.llm.fake import HTTPFailure
-from adapters.llm.ollama.fake_server import FakeOllamaServer
-from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
+from adapters.llm.testing.ollama_server import FakeOllamaServer
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from domain.errors import ModelNotFoundError, UnreachableError
 from domain.messages import AIResponse, FinishReason, ToolCall, Usage
 from tests.e2e.conftest import serving

@@ -20,9 +20,9 @@ from dependency_injector import providers
 
 from adapters.container import build_container
 from adapters.llm.fake import script_handler
-from adapters.llm.ollama.fake_server import FakeOllamaServer
 from adapters.llm.openai_compatible import wire as openai_wire
-from adapters.llm.scripted_server import ScriptedServer
+from adapters.llm.testing.ollama_server import FakeOllamaServer
+from adapters.llm.testing.scripted_server import ScriptedServer
 from domain.messages import AIResponse, Usage
 from tests.e2e.conftest import (
     HF_KEY,

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 
-from adapters.llm.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from tests.e2e.conftest import HF_KEY, chunk, sse
 from tests.servers import ThrowawayRedis, free_port, require_postgres, require_redis
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.llm.scripted_server import ScriptedResponse, ScriptedServer
+from adapters.llm.testing.scripted_server import ScriptedResponse, ScriptedServer
 from tests.e2e.conftest import HF_KEY, text_reply, tool_reply
 from tests.servers import free_port
 

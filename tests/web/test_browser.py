@@ -19,8 +19,8 @@ import attrs
 import httpx
 import pytest
 
-from adapters.llm.ollama.fake_server import FakeOllamaServer
-from adapters.llm.scripted_server import ScriptedServer
+from adapters.llm.testing.ollama_server import FakeOllamaServer
+from adapters.llm.testing.scripted_server import ScriptedServer
 from adapters.web.demo import DEMO_FILES, STORY, demo_handler
 from tests.web.conftest import open_page, require_chromium, screenshot
 from tests.web.servers import DroppingProxy, cw_serve, in_thread

@@ -5,7 +5,4 @@
   (`RecordedRequest`); the fake backend's transport serves the same `ScriptedResponse` values.
 - `ollama_server`: `FakeOllamaServer`, a loopback Ollama (chat, tags, show, pull, delete) on
   top of `ScriptedServer`.
-
-The old paths ``adapters.llm.scripted_server`` and ``adapters.llm.ollama.fake_server`` re-export
-these for the many places outside ``adapters/llm`` that import them.
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.llm.ollama.fake_server import FakeOllamaServer
+from adapters.llm.testing.ollama_server import FakeOllamaServer
 from tests.adapters.http_api.conftest import make_api
 from tests.adapters.http_api.sse import parse_sse
 
