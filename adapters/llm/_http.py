@@ -335,9 +335,10 @@ class HTTPEngine:
                     current.start(response.headers)
                     chunks = body_chunks(self, response, deadline, model, current.partial)
                     cut: LLMError | None = None
+                    feed = current.feed
                     try:
                         async for chunk in chunks:
-                            for event in current.feed(chunk):
+                            for event in feed(chunk):
                                 yielded = True
                                 yield event
                             if current.done:

@@ -90,6 +90,8 @@ class SSEDecoder:
         "_head",
         "_last_id",
         "_limits",
+        "_max_event",
+        "_max_line",
         "_pending",
         "_pending_size",
         "_retry",
@@ -107,6 +109,8 @@ class SSEDecoder:
         self._data: list[str] = []
         self._data_size = 0
         self._limits = limits or StreamLimits()
+        self._max_line = self._limits.max_line_bytes  # read on every feed: kept at hand
+        self._max_event = self._limits.max_event_bytes
         self._backend = backend
         self.cut_mid_line = False
         """Set by `close` when the stream ended inside a line (no line ending after its last bytes)."""
@@ -130,15 +134,14 @@ class SSEDecoder:
                 tail = lines.pop()
                 self._pending.append(tail)
                 self._pending_size = len(tail)
-                if len(tail) > self._limits.max_line_bytes:
+                if len(tail) > self._max_line:
                     raise self._too_long()
-        if len(chunk) > self._limits.max_line_bytes and any(
-            len(line) > self._limits.max_line_bytes for line in lines
-        ):
+        max_line = self._max_line
+        if len(chunk) > max_line and any(len(line) > max_line for line in lines):
             raise self._too_long()
         events: list[ServerSentEvent] = []
         data = self._data
-        max_event = self._limits.max_event_bytes
+        max_event = self._max_event
         for line in lines:
             if line[:6] == b"data: ":
                 data.append(line[6:].decode("utf-8", "replace"))
@@ -195,7 +198,7 @@ class SSEDecoder:
             self._pending.append(chunk)
             if b"\n" not in chunk and b"\r" not in chunk:
                 self._pending_size += len(chunk)
-                if self._pending_size > self._limits.max_line_bytes:
+                if self._pending_size > self._max_line:
                     raise self._too_long()
                 return b""  # still inside the same line
             chunk = b"".join(self._pending)
@@ -241,7 +244,7 @@ class SSEDecoder:
         if name == "data":
             self._data.append(value)
             self._data_size += len(raw)
-            if self._data_size > self._limits.max_event_bytes:
+            if self._data_size > self._max_event:
                 raise self._too_big()
         elif name == "event":
             self._event = value

@@ -33,13 +33,13 @@ class ChatStreamDecoder:
     __slots__ = (
         "_backend",
         "_body",
-        "_done",
         "_held",
         "_metadata",
         "_metadata_of",
         "_model",
         "_sse",
         "_state",
+        "done",
     )
 
     def __init__(
@@ -63,7 +63,7 @@ class ChatStreamDecoder:
         )
         self._metadata_of = metadata_of
         self._metadata: dict[str, Any] = {}
-        self._done = False
+        self.done = False  # `[DONE]` arrived or an error is held: the engine reads no further
 
     def partial(self) -> AIResponse | None:
         partial = self._state.partial()
@@ -99,10 +99,10 @@ class ChatStreamDecoder:
         )
 
     def _handle(self, event: ServerSentEvent) -> list[StreamEvent]:
-        """The events one SSE event carries; sets ``_done`` on ``[DONE]``."""
+        """The events one SSE event carries; sets ``done`` on ``[DONE]``."""
         data = event.data
         if data == "[DONE]":
-            self._done = True
+            self.done = True
             return self._state.mark_done()
         # The C scanner straight away: json.loads adds two frames and two regex passes per
         # chunk. Data it does not consume whole takes the careful path.
@@ -120,7 +120,7 @@ class ChatStreamDecoder:
         """Data around spaces, ``[DONE]`` variants, keep-alives, and what is not JSON."""
         stripped = data.strip()
         if stripped == "[DONE]":
-            self._done = True
+            self.done = True
             return self._state.mark_done()
         if not stripped:
             return []  # an empty keep-alive
@@ -169,10 +169,6 @@ class ChatStreamDecoder:
         # 200) sends the whole reply as one JSON object: collected, read at the end.
         self._body = bytearray() if is_json_body(headers) else None
 
-    @property
-    def done(self) -> bool:
-        return self._done or self._held.error is not None
-
     def feed(self, data: bytes) -> list[StreamEvent]:
         if self._body is not None:
             self._body += data
@@ -182,10 +178,11 @@ class ChatStreamDecoder:
         try:
             for event in self._sse.feed(data):
                 events += handle(event)
-                if self._done:
+                if self.done:
                     break
         except LLMError as error:
             self._held.hold(error, events)
+            self.done = True  # the engine reads no further; `close` raises the error
         return events
 
     def close(self, cut: LLMError | None = None) -> list[StreamEvent]:
@@ -201,7 +198,7 @@ class ChatStreamDecoder:
             # [DONE] after the model had said it finished: the reply is whole, keep it.
             if not self._state.done:
                 raise cut
-        elif not self._done:
+        elif not self.done:
             for event in self._sse.close():
                 try:
                     items = self._handle(event)
@@ -212,7 +209,7 @@ class ChatStreamDecoder:
                         raise self._cut() from error
                     raise
                 events += items
-                if self._done:
+                if self.done:
                     break
         if not self._state.done:
             raise self._error(
