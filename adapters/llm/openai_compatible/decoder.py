@@ -176,7 +176,10 @@ class ChatStreamDecoder:
         events: list[StreamEvent] = []
         handle = self._handle
         try:
-            for event in self._sse.feed(data):
+            batch = self._sse.feed(data)
+            if len(batch) == 1:
+                return handle(batch[0])  # the usual read: one event, its list as it is
+            for event in batch:
                 events += handle(event)
                 if self.done:
                     break
