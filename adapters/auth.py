@@ -8,6 +8,7 @@ low-entropy, so they get argon2id (argon2-cffi's defaults), salted per password.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -37,11 +38,20 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash no password matches, verified against when there is none, made on first use."""
+    return _HASHER.hash(secrets.token_urlsafe(TOKEN_BYTES))
+
+
 def verify_password(password: str, password_hash: str | None) -> bool:
-    """Whether ``password`` matches ``password_hash``; ``False`` for a user without a password."""
-    if not password_hash:
-        return False
+    """Whether ``password`` matches ``password_hash``; ``False`` for no hash (an unknown user).
+
+    Without a hash the password is still verified, against a stand-in: a login for an email
+    nobody registered then takes as long as one with a wrong password, so the time taken does
+    not tell which emails have accounts.
+    """
     try:
-        return _HASHER.verify(password_hash, password)
+        return _HASHER.verify(password_hash or _stand_in_hash(), password) and bool(password_hash)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

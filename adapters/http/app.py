@@ -9,6 +9,7 @@ it (``cw serve``, a test) closes it. The web page, when installed, is mounted at
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -139,7 +140,11 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        _log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
+        # The traceback is what an operator needs; it goes through the same scrub as replies.
+        trace = scrub("".join(traceback.format_exception(error)), secrets)
+        _log.error(
+            "unexpected %s on %s %s\n%s", type(error).__name__, request.method, request.url.path, trace
+        )
         return error_response(500, "the server failed unexpectedly; the error was logged")
 
     for router in (auth.router, backends.router, agents.router, conversations.router):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adapters import auth
 from adapters.auth import TOKEN_PREFIX, hash_password, hash_token, new_token, verify_password
 
 
@@ -42,3 +44,26 @@ def test_verify_never_raises_and_refuses_missing_or_broken_hashes(password: str)
     assert verify_password(password, "") is False
     assert verify_password(password, "not-a-hash") is False
     assert verify_password(password, "$argon2id$v=19$m=65536,t=3,p=4$broken") is False
+
+
+def test_no_hash_still_costs_a_verify_so_unknown_emails_answer_as_slowly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A login for an email nobody registered has no hash; skipping argon2 for it would make
+    # the reply measurably faster, telling an attacker which emails have accounts.
+    verified: list[str] = []
+    real = auth._HASHER
+
+    class Counting:
+        def hash(self, password: str) -> str:
+            return real.hash(password)
+
+        def verify(self, hashed: str, password: str) -> bool:
+            verified.append(hashed)
+            return real.verify(hashed, password)
+
+    monkeypatch.setattr(auth, "_HASHER", Counting())
+    assert not verify_password("correct horse battery", None)
+    assert not verify_password("", "")
+    assert len(verified) == 2
+    assert all(hashed.startswith("$argon2id$") for hashed in verified)
