@@ -291,7 +291,14 @@ class ConversationRepositoryPort(Protocol):
         """Add ``stats`` to the conversation's running totals."""
         ...
 
-    async def delete(self, owner_id: str, conversation_id: str) -> bool: ...
+    async def delete(self, owner_id: str, conversation_id: str) -> bool:
+        """Remove the record; ``False`` when there was none.
+
+        An adapter that also holds the messages and events (the SQL one) removes them in the
+        same transaction; the use case still asks the store and the event log to forget the
+        conversation, since they may live elsewhere (events in front of Redis Streams).
+        """
+        ...
 
     async def fail_interrupted(self, error: str) -> tuple[ConversationRecord, ...]:
         """Mark every ``processing`` conversation ``failed`` with ``error``; those conversations, as
