@@ -5,17 +5,20 @@ that name into an adapter bound to the agent's normalised config. The name an ag
 exactly the name a backend was registered under — the original system accepted ``anthropic``
 for agents while configuring ``claude``, which made Claude unusable; here there is one list.
 The registry knows nothing about HTTP: the composition root registers a factory per backend.
+It can still ask a self-hosted backend's server whether it is up (`BackendRegistry.probe`),
+through the same ports a run uses, so ``cw backends`` and the HTTP API answer alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from application.model_config import ModelConfigNormalizer
-from domain.errors import ConfigError, NotSupportedError, UnknownBackendError
+from domain.errors import AgentError, ConfigError, NotSupportedError, UnknownBackendError
 from domain.model_config import Agent, Capabilities, DriverProfile, NormalizedModelConfig
 from domain.ports import LLMPort, ModelManagementPort
 
@@ -42,6 +45,9 @@ class BackendEntry:
             be shown for a backend that is not configured yet); ``None`` when unknown.
         profile: the driver's defaults, ranges, refused settings and model limits, which the
             normaliser applies; by default an empty profile named after ``driver``.
+        self_hosted: the backend is a server the user runs (not a hosted service), so listing
+            it may ask that server whether it is up; a hosted service is never called just to
+            be listed (it may bill, rate-limit or log the call).
     """
 
     name: str = attrs.field()
@@ -53,6 +59,13 @@ class BackendEntry:
     profile: DriverProfile = attrs.field(
         default=attrs.Factory(lambda self: DriverProfile(driver=self.driver), takes_self=True)
     )
+    self_hosted: bool = False
+
+    @property
+    def probed(self) -> bool:
+        """Whether listing the backends asks its server if it is up (`BackendRegistry.probe`):
+        it is a server the user runs, which a backend that manages models always is."""
+        return self.self_hosted or self.model_manager is not None
 
     @name.validator
     def _name_not_empty(self, attribute: object, value: str) -> None:
@@ -158,6 +171,48 @@ class BackendRegistry:
                 backend=name,
             )
         return entry.model_manager()
+
+    async def probe(self, name: str, seconds: float) -> str | None:
+        """Ask the server of backend ``name`` whether it is up, waiting at most ``seconds``.
+
+        The one probe behind every listing, so the CLI and the HTTP API cannot disagree. A
+        backend with model management is asked for its running models (cheap, and what its
+        own tool shows); another self-hosted backend for its model list. A hosted service is
+        not called: listing it must cost nothing. Call this only for a configured backend:
+        an unconfigured one has a better reason to show than a failed request.
+
+        Returns:
+            ``None`` when the server answered, or is not the user's to ask; otherwise why it
+            is not usable (``its server did not answer within 2 s``, or the error's message,
+            which carries the backend's advice).
+
+        Raises:
+            UnknownBackendError: nothing is registered under ``name``.
+        """
+        entry = self.get(name)
+        if not entry.probed:
+            return None
+        close: Callable[[], Awaitable[None]] | None = None
+        try:
+            ask: Callable[[], Awaitable[object]]
+            if entry.model_manager is not None:
+                manager = entry.model_manager()
+                close = getattr(manager, "aclose", None)  # the port promises none; Ollama's has one
+                ask = manager.running
+            else:
+                adapter = self.for_backend(name)
+                close = adapter.aclose
+                ask = adapter.list_models
+            async with asyncio.timeout(seconds):
+                await ask()
+        except TimeoutError:
+            return f"its server did not answer within {seconds:g} s"
+        except AgentError as error:
+            return error.message
+        finally:
+            if close is not None:  # outside the timeout: a slow server still gets its socket closed
+                await close()
+        return None
 
     def validate_agent(self, agent: Agent) -> None:
         """Check that the agent can run here, before anything is sent.

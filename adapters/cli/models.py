@@ -123,18 +123,6 @@ _PROBE_SECONDS = 2.0
 """How long ``cw backends`` waits for a self-hosted server before calling it not running."""
 
 
-async def _probe(registry: Any, name: str) -> tuple[bool, str | None]:
-    """Whether the server of a self-hosted backend answers (its list of running models), quickly."""
-    try:
-        manager = registry.model_manager(name)
-        await asyncio.wait_for(manager.running(), timeout=_PROBE_SECONDS)
-    except TimeoutError:
-        return False, f"its server did not answer within {_PROBE_SECONDS:g} s"
-    except AgentError as error:
-        return False, error.message
-    return True, None
-
-
 async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
     from adapters.container import backend_problem
 
@@ -159,8 +147,9 @@ async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
                 await adapter.aclose()
         reachable: bool | None = None
         unreachable: str | None = None
-        if problem is None and entry.model_manager is not None:  # a server of the user's own
-            reachable, unreachable = await _probe(registry, name)
+        if problem is None and entry.probed:
+            unreachable = await registry.probe(name, _PROBE_SECONDS)
+            reachable = unreachable is None
         rows.append(
             _BackendRow(
                 name=name,
@@ -182,8 +171,8 @@ async def _describe_backends(app: CliApp) -> tuple[str, list[_BackendRow]]:
 def backends(app: CliApp, as_json: bool) -> None:
     """List the backends: which is the default, what each can do, and whether it is configured.
 
-    A self-hosted backend (Ollama) is also probed: "not running" when its server does not answer
-    within two seconds. Hosted services are not called; "ready" means configured.
+    A self-hosted backend (Ollama, vLLM) is also probed: "not running" when its server does not
+    answer within two seconds. Hosted services are not called; "ready" means configured.
     """
     default, rows = asyncio.run(_describe_backends(app))
     if as_json:

@@ -71,6 +71,8 @@ class BackendSpec(Generic[S]):
             settings hold, which the normaliser puts between the profile and the agent.
         capabilities: what it can do, known without building anything.
         profile: its driver's defaults, ranges, refused settings and model limits.
+        self_hosted: it is a server the user runs (Ollama, vLLM), so listing the backends
+            may ask that server whether it is up; hosted services are never called to list them.
     """
 
     name: str
@@ -83,6 +85,7 @@ class BackendSpec(Generic[S]):
     profile: DriverProfile
     model_manager: Callable[[S, BuildContext], ModelManagementPort] | None = None
     model_settings: Callable[[S], Mapping[str, Any]] = _no_model_settings
+    self_hosted: bool = False
 
     @classmethod
     def http(
@@ -93,6 +96,8 @@ class BackendSpec(Generic[S]):
         settings: type[Any],
         adapter: Any,
         profile: DriverProfile,
+        *,
+        self_hosted: bool = False,
     ) -> BackendSpec[Any]:
         """The spec of a plain HTTP backend, the usual shape.
 
@@ -105,6 +110,7 @@ class BackendSpec(Generic[S]):
             adapter: its adapter class, built as ``adapter(settings=, config=, transport=,
                 name=)``, whose ``capabilities_flags`` say what it can do.
             profile: its driver's profile (the driver is ``profile.driver``).
+            self_hosted: the server is the user's own, so a listing may ask it whether it is up.
         """
 
         def build(settings: Any, config: NormalizedModelConfig, io: BuildContext) -> LLMPort:
@@ -121,6 +127,7 @@ class BackendSpec(Generic[S]):
             model_settings=settings.backend_settings,
             capabilities=adapter.capabilities_flags,
             profile=profile,
+            self_hosted=self_hosted,
         )
 
     @property
@@ -178,6 +185,7 @@ class BackendSpec(Generic[S]):
             model_manager=None if manager is None else lambda: manager(settings, context),
             capabilities=self.capabilities,
             profile=self.profile,
+            self_hosted=self.self_hosted,
         )
 
     def _unusable(self, error: ConfigError) -> BackendEntry:
@@ -191,4 +199,5 @@ class BackendSpec(Generic[S]):
             model_manager=fail if self.manages_models else None,
             capabilities=self.capabilities,
             profile=self.profile,
+            self_hosted=self.self_hosted,
         )

@@ -92,23 +92,15 @@ class ManageModels:
     async def backend(self, name: str) -> BackendView:
         """One backend; `NotFoundError` for a name nobody registered.
 
-        A configured backend whose server is the user's own (one with model management) is asked
-        for its running models, within `probe_seconds`: one that does not answer is not "connected".
+        A configured backend whose server is the user's own (Ollama, vLLM) is asked whether it
+        is up (`BackendRegistry.probe`), within `probe_seconds`: one that does not answer is not
+        "connected". A hosted service is not called just to be listed.
         """
         view = self.configured(name)
-        if view.error is not None or not view.capabilities.model_management:
+        if view.error is not None:
             return view
-        manager = self.backends.model_manager(name)
-        try:
-            async with asyncio.timeout(self.probe_seconds):
-                await manager.running()
-        except TimeoutError:
-            return attrs.evolve(view, error=f"its server did not answer within {self.probe_seconds:g} s")
-        except AgentError as error:
-            return attrs.evolve(view, error=error.message)
-        finally:
-            await _close(manager)
-        return view
+        down = await self.backends.probe(name, self.probe_seconds)
+        return view if down is None else attrs.evolve(view, error=down)
 
     def configured(self, name: str) -> BackendView:
         """One backend as its settings describe it, without asking its server."""

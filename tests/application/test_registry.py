@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 import pytest
 
 from application.registry import BackendEntry, BackendRegistry
-from domain.errors import ConfigError, NotSupportedError, UnknownBackendError
+from domain.errors import ConfigError, LLMError, NotSupportedError, UnknownBackendError
 from domain.model_config import Agent, AIModel, DriverProfile, ModelPullProgress, NormalizedModelConfig
 from domain.ports import LLMPort, ModelManagementPort, PullProgressCallback
 from tests.application.fakes import FAKE_PROFILE, FakeChatModel
@@ -137,3 +138,83 @@ def test_default_backend_must_be_registered_and_names_unique() -> None:
         BackendRegistry([entry], default_backend="ollama")
     with pytest.raises(ConfigError, match="registered twice"):
         BackendRegistry([entry, entry], default_backend="fake")
+
+
+# --- probe: is a self-hosted backend's server up? ------------------------------------------------
+
+
+class _ServerModel(FakeChatModel):
+    """A self-hosted backend's adapter whose model list answers, fails or never comes."""
+
+    def __init__(self, answer: LLMError | asyncio.Event | None) -> None:
+        super().__init__(name="server")
+        self.answer = answer
+        self.asked = 0
+
+    async def list_models(self, *, detailed: bool = False) -> Sequence[AIModel]:
+        self.asked += 1
+        if isinstance(self.answer, LLMError):
+            raise self.answer
+        if isinstance(self.answer, asyncio.Event):
+            await self.answer.wait()
+        return (AIModel(name="served"),)
+
+
+def _probing(answer: LLMError | asyncio.Event | None) -> tuple[BackendRegistry, list[_ServerModel]]:
+    """A self-hosted ``server``, a hosted ``hosted`` and a model-managing ``local``, and every
+    adapter any of them built."""
+    built: list[_ServerModel] = []
+
+    def build(config: NormalizedModelConfig) -> LLMPort:
+        built.append(_ServerModel(answer))
+        return built[-1]
+
+    registry = BackendRegistry(
+        [
+            BackendEntry(
+                name="server", driver="server", factory=build, settings={"model": "served"}, self_hosted=True
+            ),
+            BackendEntry(name="hosted", driver="hosted", factory=build),
+            BackendEntry(
+                name="local",
+                driver="ollama",
+                factory=build,
+                model_manager=FakeModelManager,
+                profile=LOCAL_PROFILE,
+            ),
+        ],
+        default_backend="server",
+    )
+    return registry, built
+
+
+@pytest.mark.anyio
+async def test_probe_asks_a_self_hosted_server_for_its_models_and_closes_the_adapter() -> None:
+    registry, built = _probing(None)
+    assert await registry.probe("server", 2) is None
+    assert [(adapter.asked, adapter.closed) for adapter in built] == [(1, True)]
+
+
+@pytest.mark.anyio
+async def test_probe_gives_the_reason_a_self_hosted_server_failed() -> None:
+    registry, built = _probing(LLMError("server: cannot reach 127.0.0.1:8000; is it running?"))
+    assert await registry.probe("server", 2) == "server: cannot reach 127.0.0.1:8000; is it running?"
+    assert built[0].closed
+
+
+@pytest.mark.anyio
+async def test_probe_gives_up_on_a_server_that_does_not_answer_and_still_closes_the_adapter() -> None:
+    registry, built = _probing(asyncio.Event())
+    assert await registry.probe("server", 0.05) == "its server did not answer within 0.05 s"
+    assert built[0].closed
+
+
+@pytest.mark.anyio
+async def test_probe_never_calls_a_hosted_service_and_asks_a_model_manager_for_running_models() -> None:
+    registry, built = _probing(None)
+    assert await registry.probe("hosted", 2) is None
+    assert await registry.probe("local", 2) is None  # its manager's running() answered
+    assert built == []
+    assert [registry.get(name).probed for name in ("server", "hosted", "local")] == [True, False, True]
+    with pytest.raises(UnknownBackendError):
+        await registry.probe("nope", 2)

@@ -13,6 +13,7 @@ from dependency_injector import providers
 from adapters.cli.errors import EXIT_CODES
 from adapters.container import build_container
 from adapters.llm.testing.ollama_server import FakeOllamaServer
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from adapters.settings import Settings
 from domain.errors import ConfigError
 from tests.e2e.conftest import Router, hf_environ, lines, run_cw, serving
@@ -138,9 +139,59 @@ def test_backends_says_ollama_is_ready_when_its_server_answers(capsys: pytest.Ca
 def test_backends_probe_goes_through_the_http_transport(
     capsys: pytest.CaptureFixture[str], router: Router
 ) -> None:
-    router.replies.append(lambda request: httpx.Response(200, json={"models": []}))
+    answers = {"/api/ps": {"models": []}, "/v1/models": {"object": "list", "data": [{"id": "served"}]}}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answers[request.url.path])
+
+    router.replies += [answer, answer]
     code, out, err = run_cw(capsys, ["backends", "--json"], container=_container(router))
     assert code == 0, err
     rows = {row["name"]: row for row in json.loads(out)["backends"]}
     assert rows["ollama"]["reachable"] is True
-    assert [request.url.path for request in router.requests] == ["/api/ps"]
+    assert rows["vllm"]["reachable"] is True
+    # The self-hosted servers only: the configured Hugging Face router is not called.
+    assert sorted(request.url.path for request in router.requests) == ["/api/ps", "/v1/models"]
+
+
+def test_backends_says_vllm_is_not_running_when_nothing_listens(capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {
+        **hf_environ(),
+        "VLLM_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1",
+        "VLLM_MAX_RETRIES": "0",
+    }
+    code, out, err = run_cw(capsys, ["backends", "--json"], environ=environ)
+    assert code == 0, err
+    rows = {row["name"]: row for row in json.loads(out)["backends"]}
+    assert rows["vllm"]["configured"] is True
+    assert rows["vllm"]["reachable"] is False
+    assert "cannot reach" in rows["vllm"]["problem"]
+    code, out, err = run_cw(capsys, ["backends"], environ=environ)
+    assert code == 0, err
+    vllm_row = next(line for line in out.splitlines() if line.strip().startswith("vllm"))
+    assert "not running" in vllm_row
+    assert "ready" not in vllm_row
+
+
+def test_backends_says_vllm_is_ready_when_its_server_answers_and_never_calls_a_hosted_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def models(request: RecordedRequest) -> ScriptedResponse:
+        return ScriptedResponse.json({"object": "list", "data": [{"id": "served", "max_model_len": 4096}]})
+
+    with serving(ScriptedServer({"/v1/models": models})) as vllm, serving(ScriptedServer()) as hosted:
+        environ = {
+            **hf_environ(),
+            "HUGGINGFACE_BASE_URL": f"{hosted.url}/v1",
+            "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+            "ANTHROPIC_BASE_URL": hosted.url,
+            "VLLM_BASE_URL": f"{vllm.url}/v1",
+        }
+        code, out, err = run_cw(capsys, ["backends", "--json"], environ=environ)
+        assert code == 0, err
+        rows = {row["name"]: row for row in json.loads(out)["backends"]}
+        assert (rows["vllm"]["reachable"], rows["vllm"]["problem"]) == (True, None)
+        assert [(request.method, request.path) for request in vllm.requests] == [("GET", "/v1/models")]
+        for name in ("huggingface", "claude"):
+            assert (rows[name]["configured"], rows[name]["reachable"]) == (True, None), rows[name]
+        assert hosted.requests == []  # listing a hosted service costs nothing

@@ -33,5 +33,6 @@ SPEC: BackendSpec[OllamaSettings] = BackendSpec(
     model_settings=OllamaSettings.backend_settings,
     capabilities=OllamaLLM.capabilities_flags,
     profile=PROFILE,
+    self_hosted=True,
 )
 """The ``ollama`` backend."""

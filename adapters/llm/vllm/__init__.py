@@ -13,5 +13,5 @@ from adapters.llm.vllm.settings import VLLMSettings
 
 __all__ = ["SPEC", "VLLMLLM", "VLLMSettings", "parse_models"]
 
-SPEC = BackendSpec.http("vllm", "vLLM", "VLLM_", VLLMSettings, VLLMLLM, PROFILE)
+SPEC = BackendSpec.http("vllm", "vLLM", "VLLM_", VLLMSettings, VLLMLLM, PROFILE, self_hosted=True)
 """The ``vllm`` backend."""

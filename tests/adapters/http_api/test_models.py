@@ -3,11 +3,13 @@ progress, show, delete, and the JSON errors of each."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from adapters.llm.testing.ollama_server import FakeOllamaServer
+from adapters.llm.testing.scripted_server import RecordedRequest, ScriptedResponse, ScriptedServer
 from tests.adapters.http_api.conftest import make_api
 from tests.adapters.http_api.sse import parse_sse
 
@@ -98,3 +100,55 @@ async def test_a_self_hosted_backend_whose_server_is_down_is_not_connected(tmp_p
             api.token = await api.register()
             one = (await api.request("GET", "/ai-backends/ollama")).json()
             assert (one["status"], one.get("error")) == ("connected", None)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _hosted_at(url: str) -> dict[str, str]:
+    """The hosted services, configured (with keys) to a loopback server that records any call."""
+    return {
+        "HUGGINGFACE_API_KEY": "hf_" + "LoopbackToken" * 3,
+        "HUGGINGFACE_BASE_URL": f"{url}/v1",
+        "OPENAI_API_KEY": "sk-" + "LoopbackKey" * 4,
+        "OPENAI_BASE_URL": f"{url}/v1",
+        "ANTHROPIC_API_KEY": "sk-ant-api03-" + "LoopbackKey" * 4,
+        "ANTHROPIC_BASE_URL": url,
+    }
+
+
+async def test_a_vllm_server_that_is_down_is_not_connected_and_hosted_services_are_not_called(
+    tmp_path: Path,
+) -> None:
+    async with ScriptedServer() as hosted:
+        environ = {
+            **_hosted_at(hosted.url),
+            "VLLM_BASE_URL": f"http://127.0.0.1:{_closed_port()}/v1",
+            "VLLM_MAX_RETRIES": "0",
+        }
+        async for api in make_api(tmp_path, environ):
+            api.token = await api.register()
+            listed = {b["name"]: b for b in (await api.request("GET", "/ai-backends")).json()["backends"]}
+            assert listed["vllm"]["status"] == "error"
+            assert "cannot reach" in listed["vllm"]["error"]
+            one = (await api.request("GET", "/ai-backends/vllm")).json()
+            assert (one["status"], one["error"]) == ("error", listed["vllm"]["error"])
+            for name in ("huggingface", "openai", "claude"):
+                assert listed[name]["status"] == "connected", listed[name]
+                assert (await api.request("GET", f"/ai-backends/{name}")).json()["status"] == "connected"
+        assert hosted.requests == []  # listing a hosted service costs nothing
+
+
+async def test_a_vllm_server_that_answers_its_model_list_is_connected(tmp_path: Path) -> None:
+    def models(request: RecordedRequest) -> ScriptedResponse:
+        return ScriptedResponse.json({"object": "list", "data": [{"id": "served", "max_model_len": 4096}]})
+
+    async with ScriptedServer({"/v1/models": models}) as vllm:
+        async for api in make_api(tmp_path, {"VLLM_BASE_URL": f"{vllm.url}/v1"}):
+            api.token = await api.register()
+            one = (await api.request("GET", "/ai-backends/vllm")).json()
+            assert (one["status"], one.get("error")) == ("connected", None)
+        assert [(request.method, request.path) for request in vllm.requests] == [("GET", "/v1/models")]
